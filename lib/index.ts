@@ -16,3 +16,25 @@ export {
 } from './errors.js';
 export type { UnigapErrorCode } from './errors.js';
 export type { Dtype, FloatArray, TensorLike } from './validate.js';
+
+// --- logprobs (lib/kernels/logprobs.ts) ---
+
+// --- dpo (lib/kernels/dpo.ts) ---
+
+// --- similarity (lib/kernels/similarity.ts) ---
+
+// --- loop (lib/loop) ---
+export { DEFAULT_JUDGE_QUESTION } from './loop/types.js';
+export type {
+  Prompt,
+  GeneratedImage,
+  Judgment,
+  GenerateOptions,
+  TrainSequence,
+  LogitsBatch,
+  ModelState,
+  UnifiedModel,
+  ExternalJudge,
+} from './loop/types.js';
+
+// --- world (lib/world) ---

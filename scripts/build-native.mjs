@@ -9,6 +9,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { acquireBuildLock } from './lock.mjs';
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
@@ -73,6 +75,7 @@ function nodeGyp() {
   return { ok: false, why: 'node-gyp not found' };
 }
 
+acquireBuildLock(root);
 const causes = [];
 let built = false;
 if (!forceGyp && have('cmake')) {

@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { acquireBuildLock } from './lock.mjs';
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const extra = process.argv.slice(2);
 const run = (cmd, args) => {
@@ -24,6 +26,7 @@ if (spawnSync('cmake', ['--version'], { stdio: 'ignore' }).error) {
   );
   process.exit(0);
 }
+const release = acquireBuildLock(root);
 let dir = join(root, 'build');
 if (!existsSync(join(dir, 'CMakeCache.txt'))) {
   dir = join(root, 'build', 'harness');
@@ -32,5 +35,6 @@ if (!existsSync(join(dir, 'CMakeCache.txt'))) {
     process.exit(1);
 }
 if (run('cmake', ['--build', dir, '--target', 'unigap_harness']) !== 0) process.exit(1);
+release();
 const exe = join(dir, 'unigap_harness');
 process.exit(extra.length ? run(exe, extra) : run('ctest', ['--test-dir', dir, '--output-on-failure', '-V']));

@@ -86,6 +86,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   unigap_napi_register_logprobs(env, exports);
   unigap_napi_register_dpo(env, exports);
   unigap_napi_register_similarity(env, exports);
+  unigap_napi_register_probes(env, exports);
   return exports;
 }
 

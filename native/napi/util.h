@@ -141,5 +141,6 @@ class Worker : public Napi::AsyncWorker {
 void unigap_napi_register_logprobs(Napi::Env env, Napi::Object exports);
 void unigap_napi_register_dpo(Napi::Env env, Napi::Object exports);
 void unigap_napi_register_similarity(Napi::Env env, Napi::Object exports);
+void unigap_napi_register_probes(Napi::Env env, Napi::Object exports);
 
 #endif

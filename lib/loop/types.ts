@@ -1,0 +1,84 @@
+/**
+ * The contract between the self-improvement loop and a unified model. A user implements
+ * `UnifiedModel` for their model (the embedded default in lib/world implements it too); the loop
+ * computes log-probs, DPO losses and their gradients with unigap's kernels and hands the model
+ * d(loss)/d(logits): a model only runs its own forward and backward.
+ */
+
+/** A text prompt with its evaluation category (e.g. 'color', 'shape', 'spatial', 'counting', 'complex'). */
+export interface Prompt {
+  id: string;
+  text: string;
+  category: string;
+}
+
+/** One generated image: its image-token sequence and whatever payload the model/judges need. */
+export interface GeneratedImage {
+  /** Image tokens (ids in [0, vocabSize)). */
+  tokens: Int32Array;
+  /** Model-specific payload (pixels, a scene, a grid...). Must be JSON-serialisable if runs are resumed. */
+  payload?: unknown;
+}
+
+/** The understanding branch's answer to the self-judgment question. */
+export interface Judgment {
+  /** p("yes"), e.g. p("1") / (p("0") + p("1")) read from the answer token's logits. */
+  pYes: number;
+  /** The yes/no verdict (by default pYes >= 0.5; the loop may re-threshold pYes). */
+  accept: boolean;
+}
+
+export interface GenerateOptions {
+  /** Sampling temperature (> 0). */
+  temperature: number;
+  /** Seed for this call; the same seed and weights must give the same images. */
+  seed: number;
+}
+
+/** A teacher-forced training sequence: prompt plus image tokens to score. */
+export interface TrainSequence {
+  prompt: Prompt;
+  tokens: Int32Array;
+}
+
+/**
+ * Logits for a batch of sequences, packed: row r of `logits` ([rows, vocab], f32) predicts
+ * `labels[r]`; sequence i owns rows offsets[i]..offsets[i+1]. (No shift: the model aligns rows and
+ * labels itself.) `labels` are the image tokens; rows that should not count use ignore index -100.
+ */
+export interface LogitsBatch {
+  logits: Float32Array;
+  vocab: number;
+  labels: Int32Array;
+  offsets: Int32Array;
+}
+
+/** Serialisable weights: named Float32Arrays (the loop saves them as checkpoints). */
+export type ModelState = Record<string, Float32Array>;
+
+export interface UnifiedModel {
+  readonly name: string;
+  /** Image-token vocabulary size. */
+  readonly vocabSize: number;
+  /** Generation branch: n images for a prompt. */
+  generate(prompt: Prompt, n: number, options: GenerateOptions): GeneratedImage[] | Promise<GeneratedImage[]>;
+  /** Understanding branch: the yes/no self-judgment of (prompt, image); `question` is the filled-in template. */
+  judge(prompt: Prompt, image: GeneratedImage, question: string): Judgment | Promise<Judgment>;
+  /** Training: logits for the sequences (keeps what it needs for the next `step`). */
+  forward(batch: TrainSequence[]): LogitsBatch | Promise<LogitsBatch>;
+  /** Training: d(loss)/d(logits) for the last `forward` (same layout), then one optimizer step. */
+  step(gradLogits: Float32Array, options: { learningRate: number }): void | Promise<void>;
+  /** Weights snapshot (for the reference policy, checkpoints, rollback); must be a copy. */
+  snapshot(): ModelState;
+  restore(state: ModelState): void;
+}
+
+/** Ground-truth (or stronger) verdict on (prompt, image); for evaluation and the guard, never training. */
+export interface ExternalJudge {
+  readonly name: string;
+  verify(prompt: Prompt, image: GeneratedImage): boolean | Promise<boolean>;
+}
+
+/** The paper's fixed self-judgment question; `{prompt}` is replaced by the prompt text. */
+export const DEFAULT_JUDGE_QUESTION =
+  'Does this image describe {prompt}? If it describes the scene, score 1; if it does not fully describe, score 0. The score is';
