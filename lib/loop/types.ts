@@ -82,3 +82,84 @@ export interface ExternalJudge {
 /** The paper's fixed self-judgment question; `{prompt}` is replaced by the prompt text. */
 export const DEFAULT_JUDGE_QUESTION =
   'Does this image describe {prompt}? If it describes the scene, score 1; if it does not fully describe, score 0. The score is';
+
+// ----------------------------------------------------------------------------------------------
+// The loop's public entry (implemented in lib/loop/run.ts): names fixed here so the CLI and the
+// embedded world can be written against them. Implementations may add fields, not rename them.
+
+export type Strategy = 'sft' | 'dpo' | 'c-sft' | 'c-dpo' | 'clo';
+
+export interface LoopConfig {
+  strategy: Strategy;
+  /** Self-improvement rounds (each: sample, self-judge, build data, train, evaluate). */
+  rounds: number;
+  /** Images sampled per prompt (N; >= 2 for DPO strategies). */
+  samplesPerPrompt: number;
+  temperature: number;
+  seed: number;
+  learningRate: number;
+  /** Training epochs over each round's data. */
+  epochsPerRound: number;
+  /** DPO beta and the weight of the NLL term on chosen (['sigmoid','sft'] combined loss). */
+  beta: number;
+  nllWeight: number;
+  /** Share (0..1) of the self-judgments used for training that are flipped (co-degradation experiment). */
+  corrupt: number;
+  /** Self-judgment question template ({prompt} is replaced). */
+  question: string;
+}
+
+/** Counts behind a rate, so every rate can carry an interval. */
+export interface Rate {
+  value: number;
+  count: number;
+  total: number;
+}
+
+export interface RoundMetrics {
+  round: number;
+  strategy: Strategy;
+  /** Share of the model's own samples its understanding branch rejects, overall and per category. */
+  nonunified: Rate & { perCategory: Record<string, Rate> };
+  acceptRate: Rate;
+  /** With an external judge (on the train samples and on the held-out probe set). */
+  external?: {
+    generationAccuracy: Rate;
+    understandingAccuracy: Rate;
+    falsePositiveRate: Rate;
+    blame: { weakGeneration: Rate; weakUnderstanding: Rate };
+  };
+  probe?: { generationAccuracy: Rate; understandingAccuracy: Rate; nonunified: Rate };
+  train: { sftExamples: number; dpoPairs: number; meanLoss: number; trainingPrompts: number; discardPool: number };
+  guard?: { tripped: boolean; reason?: string };
+}
+
+export type LoopEvent =
+  | { type: 'round-start'; round: number; rounds: number }
+  | { type: 'samples-judged'; round: number; done: number; total: number }
+  | { type: 'train-step'; round: number; step: number; steps: number; loss: number }
+  | { type: 'round-end'; round: number; metrics: RoundMetrics }
+  | { type: 'guard'; round: number; reason: string; rolledBackTo: number };
+
+export interface RunOptions {
+  model: UnifiedModel;
+  /** External judge for evaluation and the guard (never used for training). */
+  judge?: ExternalJudge;
+  trainPrompts: Prompt[];
+  /** Held-out probe prompts, judged externally every round for the co-degradation guard. */
+  probePrompts?: Prompt[];
+  config?: Partial<LoopConfig>;
+  /** Run directory (config, metrics JSONL, pool state, checkpoints; atomic writes). */
+  runDir?: string;
+  /** Continue the run in runDir (must have been made with the same config). */
+  resume?: boolean;
+  onEvent?: (event: LoopEvent) => void;
+}
+
+export interface RunResult {
+  config: LoopConfig;
+  /** Round 0 is the baseline evaluation before any training. */
+  rounds: RoundMetrics[];
+  guardEvents: { round: number; reason: string; rolledBackTo: number }[];
+  stoppedEarly: boolean;
+}
