@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'bench/peers/node_modules/**', 'bench/results/**', 'runs/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'build/**',
+      'build-asan/**',
+      'node_modules/**',
+      'bench/peers/node_modules/**',
+      'bench/results/**',
+      'runs/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
