@@ -20,6 +20,8 @@ export type { Dtype, FloatArray, TensorLike } from './validate.js';
 // --- logprobs (lib/kernels/logprobs.ts) ---
 
 // --- dpo (lib/kernels/dpo.ts) ---
+export { dpoLoss, DPO_LOSS_TYPES, F_DIVERGENCES } from './kernels/dpo.js';
+export type { DpoInputs, DpoLossOptions, DpoLossResult, DpoLossType, FDivergence } from './kernels/dpo.js';
 
 // --- similarity (lib/kernels/similarity.ts) ---
 

@@ -1,0 +1,325 @@
+/**
+ * The DPO loss family (TRL's DPOTrainer semantics): pair-level losses with gradients (`dpoLoss`) and the
+ * fused path from logits. Policy: defaults, validation and errors live here; the formulas are written
+ * down in native/include/unigap/dpo.h.
+ */
+import { InvalidTypeError, InvalidValueError, ShapeMismatchError } from '../errors.js';
+import { loadNative } from '../native.js';
+import { checkOptions, describe, requireArray, requireEnum, requireNumber } from '../validate.js';
+
+/** TRL's loss types (DPOConfig.loss_type). */
+export const DPO_LOSS_TYPES = [
+  'sigmoid',
+  'hinge',
+  'ipo',
+  'exo_pair',
+  'nca_pair',
+  'robust',
+  'bco_pair',
+  'sppo_hard',
+  'aot',
+  'aot_unpaired',
+  'apo_zero',
+  'apo_down',
+  'discopop',
+  'sigmoid_norm',
+  'sft',
+] as const;
+export type DpoLossType = (typeof DPO_LOSS_TYPES)[number];
+
+/** TRL's f_divergence_type (js = 'js_divergence', alpha = 'alpha_divergence'). */
+export const F_DIVERGENCES = ['reverse_kl', 'forward_kl', 'js', 'alpha'] as const;
+export type FDivergence = (typeof F_DIVERGENCES)[number];
+
+type Floats = Float32Array | Float64Array;
+
+/** Per-pair sequence log-probs (sums over completion tokens), B each. */
+export interface DpoInputs {
+  policyChosen: Floats;
+  policyRejected: Floats;
+  /** Reference log-probs; required unless `referenceFree`. */
+  referenceChosen?: Floats;
+  referenceRejected?: Floats;
+  /** Completion-token counts (Int32Array, B each): required by 'ipo', 'sigmoid_norm' (both) and 'sft' (chosen). */
+  chosenTokens?: Int32Array;
+  rejectedTokens?: Int32Array;
+  /** Reference log-probs taken as 0 (TRL's reference_free); the reference arrays are then ignored. Default false. */
+  referenceFree?: boolean;
+}
+
+export interface DpoLossOptions {
+  /** β > 0, finite. Default 0.1. */
+  beta?: number;
+  /** One loss type or a list (TRL's combined losses, e.g. ['sigmoid', 'sft']). Default 'sigmoid'. */
+  lossType?: DpoLossType | readonly DpoLossType[];
+  /** One finite weight per loss type (TRL's loss_weights). Default all 1. */
+  lossWeights?: readonly number[];
+  /** ε in [0, 0.5): cDPO for sigmoid; robust, exo_pair (0 means 1e-3, TRL's EXO default), aot, aot_unpaired. Ignored by the others. Default 0. */
+  labelSmoothing?: number;
+  /** DiscoPOP τ > 0. Default 0.05. */
+  discopopTau?: number;
+  /** Default 'reverse_kl' (standard DPO). */
+  fDivergence?: FDivergence;
+  /** α-divergence coefficient (fDivergence 'alpha'); TRL's default 1.0 is reverse_kl. */
+  alpha?: number;
+  /** bco_pair's reward shift δ (TRL 0.x: the running mean of the rewards; TRL v1: 0). Default 0. */
+  bcoDelta?: number;
+  /** Per-pair weights (B finite numbers), multiplied into each per-pair loss before the mean. */
+  weights?: Floats;
+}
+
+export interface DpoLossResult {
+  /** Mean over pairs of `losses`. */
+  loss: number;
+  /** Per-pair losses (per sorted position for aot / aot_unpaired terms, as TRL). */
+  losses: Float64Array;
+  /** β·(policy − reference) on the raw log-ratios. */
+  chosenRewards: Float64Array;
+  rejectedRewards: Float64Array;
+  /** chosenRewards − rejectedRewards. */
+  margins: Float64Array;
+  /** Mean of 1[chosenReward > rejectedReward]. */
+  rewardAccuracy: number;
+  /** d loss / d policyChosen[i] (of the mean loss). */
+  gradChosen: Float64Array;
+  /** d loss / d policyRejected[i]. */
+  gradRejected: Float64Array;
+}
+
+/** What the native layer reads (lib/kernels/dpo.ts is its only caller). */
+export interface NativeDpoArgs {
+  policyChosen?: Float64Array;
+  policyRejected?: Float64Array;
+  referenceChosen?: Float64Array;
+  referenceRejected?: Float64Array;
+  chosenTokens?: Int32Array;
+  rejectedTokens?: Int32Array;
+  weights?: Float64Array;
+  lossTypes: Int32Array;
+  lossWeights: Float64Array;
+  beta: number;
+  labelSmoothing: number;
+  discopopTau: number;
+  fDivergence: number;
+  alpha: number;
+  bcoDelta: number;
+  losses: Float64Array;
+  chosenRewards: Float64Array;
+  rejectedRewards: Float64Array;
+  margins: Float64Array;
+  gradChosen: Float64Array;
+  gradRejected: Float64Array;
+  /** [loss, rewardAccuracy] */
+  scalars: Float64Array;
+}
+
+declare module '../native.js' {
+  interface NativeBinding {
+    dpoLoss(args: NativeDpoArgs): void;
+  }
+}
+
+const OPTION_KEYS = [
+  'beta',
+  'lossType',
+  'lossWeights',
+  'labelSmoothing',
+  'discopopTau',
+  'fDivergence',
+  'alpha',
+  'bcoDelta',
+  'weights',
+] as const;
+const INPUT_KEYS = [
+  'policyChosen',
+  'policyRejected',
+  'referenceChosen',
+  'referenceRejected',
+  'chosenTokens',
+  'rejectedTokens',
+  'referenceFree',
+] as const;
+
+/** Validated options in native form (shared by dpoLoss and the fused path). */
+export interface ResolvedDpoOptions {
+  lossTypes: DpoLossType[];
+  native: Pick<
+    NativeDpoArgs,
+    'lossTypes' | 'lossWeights' | 'beta' | 'labelSmoothing' | 'discopopTau' | 'fDivergence' | 'alpha' | 'bcoDelta'
+  >;
+  weights?: Float64Array;
+}
+
+const toF64 = (a: Floats): Float64Array => (a instanceof Float64Array ? a : Float64Array.from(a));
+
+/** Validate the options (B known) and turn them into native form. Throws typed errors. */
+export function resolveDpoOptions(fn: string, options: DpoLossOptions | undefined, B: number): ResolvedDpoOptions {
+  const o = checkOptions(fn, options, OPTION_KEYS);
+  const beta = o.beta === undefined ? 0.1 : requireNumber(fn, 'beta', o.beta, { min: 0, minExclusive: true });
+  const rawTypes = o.lossType === undefined ? ['sigmoid'] : o.lossType;
+  let lossTypes: DpoLossType[];
+  if (typeof rawTypes === 'string') lossTypes = [requireEnum(fn, 'lossType', rawTypes, DPO_LOSS_TYPES)];
+  else if (Array.isArray(rawTypes)) {
+    if (rawTypes.length < 1 || rawTypes.length > 16)
+      throw new InvalidValueError(`${fn}: lossType must list 1 to 16 loss types, got ${rawTypes.length}`);
+    lossTypes = rawTypes.map((t, i) => requireEnum(fn, `lossType[${i}]`, t, DPO_LOSS_TYPES));
+  } else
+    throw new InvalidTypeError(
+      `${fn}: lossType must be a loss type name or an array of them, got ${describe(rawTypes)}`,
+    );
+  let lossWeights: number[];
+  if (o.lossWeights === undefined) lossWeights = lossTypes.map(() => 1);
+  else {
+    if (!Array.isArray(o.lossWeights))
+      throw new InvalidTypeError(`${fn}: lossWeights must be an array of numbers, got ${describe(o.lossWeights)}`);
+    if (o.lossWeights.length !== lossTypes.length)
+      throw new ShapeMismatchError(
+        `${fn}: lossWeights has ${o.lossWeights.length} entries but lossType lists ${lossTypes.length} loss types`,
+      );
+    lossWeights = o.lossWeights.map((w, i) => requireNumber(fn, `lossWeights[${i}]`, w));
+  }
+  const labelSmoothing =
+    o.labelSmoothing === undefined
+      ? 0
+      : requireNumber(fn, 'labelSmoothing', o.labelSmoothing, { min: 0, max: 0.5, maxExclusive: true });
+  const discopopTau =
+    o.discopopTau === undefined
+      ? 0.05
+      : requireNumber(fn, 'discopopTau', o.discopopTau, { min: 0, minExclusive: true });
+  const fDivergence =
+    o.fDivergence === undefined ? 'reverse_kl' : requireEnum(fn, 'fDivergence', o.fDivergence, F_DIVERGENCES);
+  const alpha = o.alpha === undefined ? 1.0 : requireNumber(fn, 'alpha', o.alpha);
+  const bcoDelta = o.bcoDelta === undefined ? 0 : requireNumber(fn, 'bcoDelta', o.bcoDelta);
+  let weights: Float64Array | undefined;
+  if (o.weights !== undefined) {
+    const w = requireArray<Floats>(fn, 'weights', o.weights, [Float32Array, Float64Array]);
+    if (w.length !== B)
+      throw new ShapeMismatchError(`${fn}: weights has ${w.length} elements, expected ${B} (one per pair)`);
+    for (let i = 0; i < B; i++)
+      if (!Number.isFinite(w[i])) throw new InvalidValueError(`${fn}: weights[${i}] must be finite, got ${w[i]}`);
+    weights = toF64(w);
+  }
+  return {
+    lossTypes,
+    weights,
+    native: {
+      lossTypes: Int32Array.from(lossTypes, (t) => DPO_LOSS_TYPES.indexOf(t)),
+      lossWeights: Float64Array.from(lossWeights),
+      beta,
+      labelSmoothing,
+      discopopTau,
+      fDivergence: F_DIVERGENCES.indexOf(fDivergence),
+      alpha,
+      bcoDelta,
+    },
+  };
+}
+
+function requireCounts(fn: string, name: string, v: unknown, B: number): Int32Array {
+  const a = requireArray<Int32Array>(fn, name, v, [Int32Array]);
+  if (a.length !== B) throw new ShapeMismatchError(`${fn}: ${name} has ${a.length} elements, expected ${B}`);
+  for (let i = 0; i < B; i++)
+    if (a[i] < 0) throw new InvalidValueError(`${fn}: ${name}[${i}] must be >= 0, got ${a[i]}`);
+  return a;
+}
+
+/** Which token counts the loss types need. */
+export function countsNeeded(types: readonly DpoLossType[]): { chosen: boolean; rejected: boolean; by?: DpoLossType } {
+  const both = types.find((t) => t === 'ipo' || t === 'sigmoid_norm');
+  if (both) return { chosen: true, rejected: true, by: both };
+  if (types.includes('sft')) return { chosen: true, rejected: false, by: 'sft' };
+  return { chosen: false, rejected: false };
+}
+
+/** Allocate the outputs of B pairs (NaN-filled so an unwritten element shows). */
+export function allocDpoOutputs(B: number) {
+  const f = () => new Float64Array(B).fill(NaN);
+  return {
+    losses: f(),
+    chosenRewards: f(),
+    rejectedRewards: f(),
+    margins: f(),
+    gradChosen: f(),
+    gradRejected: f(),
+    scalars: new Float64Array(2).fill(NaN),
+  };
+}
+
+export function wrapDpoResult(out: ReturnType<typeof allocDpoOutputs>): DpoLossResult {
+  return {
+    loss: out.scalars[0],
+    losses: out.losses,
+    chosenRewards: out.chosenRewards,
+    rejectedRewards: out.rejectedRewards,
+    margins: out.margins,
+    rewardAccuracy: out.scalars[1],
+    gradChosen: out.gradChosen,
+    gradRejected: out.gradRejected,
+  };
+}
+
+/**
+ * The DPO loss over B preference pairs, with gradients w.r.t. the policy log-probs. Exactly TRL's
+ * formulas (see native/include/unigap/dpo.h); computed in float64.
+ *
+ * @example
+ * const r = dpoLoss({ policyChosen, policyRejected, referenceChosen, referenceRejected }, { beta: 0.1 });
+ * r.loss; r.gradChosen; r.rewardAccuracy;
+ */
+export function dpoLoss(inputs: DpoInputs, options?: DpoLossOptions): DpoLossResult {
+  const fn = 'dpoLoss';
+  if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs))
+    throw new InvalidTypeError(`${fn}: inputs must be an object, got ${describe(inputs)}`);
+  const inp = checkOptions(fn, inputs, INPUT_KEYS);
+  const pc = requireArray<Floats>(fn, 'policyChosen', inp.policyChosen, [Float32Array, Float64Array]);
+  const B = pc.length;
+  if (B === 0) throw new ShapeMismatchError(`${fn}: policyChosen is empty; at least one pair is required`);
+  const pr = requireArray<Floats>(fn, 'policyRejected', inp.policyRejected, [Float32Array, Float64Array]);
+  if (pr.length !== B) throw new ShapeMismatchError(`${fn}: policyRejected has ${pr.length} elements, expected ${B}`);
+  const refFree = inp.referenceFree === undefined ? false : inp.referenceFree;
+  if (typeof refFree !== 'boolean')
+    throw new InvalidTypeError(`${fn}: referenceFree must be a boolean, got ${describe(refFree)}`);
+  let rc: Float64Array | undefined;
+  let rr: Float64Array | undefined;
+  if (!refFree) {
+    if (inp.referenceChosen === undefined || inp.referenceRejected === undefined)
+      throw new InvalidTypeError(
+        `${fn}: referenceChosen and referenceRejected are required (or pass referenceFree: true)`,
+      );
+    const a = requireArray<Floats>(fn, 'referenceChosen', inp.referenceChosen, [Float32Array, Float64Array]);
+    const b = requireArray<Floats>(fn, 'referenceRejected', inp.referenceRejected, [Float32Array, Float64Array]);
+    if (a.length !== B) throw new ShapeMismatchError(`${fn}: referenceChosen has ${a.length} elements, expected ${B}`);
+    if (b.length !== B)
+      throw new ShapeMismatchError(`${fn}: referenceRejected has ${b.length} elements, expected ${B}`);
+    rc = toF64(a);
+    rr = toF64(b);
+  }
+  const opts = resolveDpoOptions(fn, options, B);
+  const need = countsNeeded(opts.lossTypes);
+  let ct: Int32Array | undefined;
+  let rt: Int32Array | undefined;
+  if (inp.chosenTokens !== undefined) ct = requireCounts(fn, 'chosenTokens', inp.chosenTokens, B);
+  else if (need.chosen)
+    throw new InvalidTypeError(
+      `${fn}: chosenTokens (Int32Array of completion-token counts) is required by loss type '${need.by}'`,
+    );
+  if (inp.rejectedTokens !== undefined) rt = requireCounts(fn, 'rejectedTokens', inp.rejectedTokens, B);
+  else if (need.rejected)
+    throw new InvalidTypeError(
+      `${fn}: rejectedTokens (Int32Array of completion-token counts) is required by loss type '${need.by}'`,
+    );
+
+  const out = allocDpoOutputs(B);
+  loadNative().dpoLoss({
+    policyChosen: toF64(pc),
+    policyRejected: toF64(pr),
+    referenceChosen: rc,
+    referenceRejected: rr,
+    chosenTokens: ct,
+    rejectedTokens: rt,
+    weights: opts.weights,
+    ...opts.native,
+    ...out,
+  });
+  return wrapDpoResult(out);
+}
