@@ -18,10 +18,31 @@ export type { UnigapErrorCode } from './errors.js';
 export type { Dtype, FloatArray, TensorLike } from './validate.js';
 
 // --- logprobs (lib/kernels/logprobs.ts) ---
+export { scoreLogprobs, scoreLogprobsAsync, logprobsBackward, logprobsBackwardAsync } from './kernels/logprobs.js';
+export type {
+  LogprobsDtype,
+  LogitsInput,
+  LogprobsInputOptions,
+  LogprobsUpstream,
+  ScoreLogprobsOptions,
+  ScoreLogprobsGradientOptions,
+  ScoreLogprobsResult,
+  LogprobsBackwardOptions,
+  LogprobsBackwardResult,
+} from './kernels/logprobs.js';
 
 // --- dpo (lib/kernels/dpo.ts) ---
-export { dpoLoss, DPO_LOSS_TYPES, F_DIVERGENCES } from './kernels/dpo.js';
-export type { DpoInputs, DpoLossOptions, DpoLossResult, DpoLossType, FDivergence } from './kernels/dpo.js';
+export { dpoLoss, dpoLossFromLogits, dpoLossFromLogitsAsync, DPO_LOSS_TYPES, F_DIVERGENCES } from './kernels/dpo.js';
+export type {
+  DpoInputs,
+  DpoLossOptions,
+  DpoLossResult,
+  DpoLossType,
+  FDivergence,
+  DpoFromLogitsOptions,
+  DpoFromLogitsResult,
+  DpoLogitMetrics,
+} from './kernels/dpo.js';
 
 // --- similarity (lib/kernels/similarity.ts) ---
 

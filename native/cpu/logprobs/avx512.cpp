@@ -1,0 +1,225 @@
+// AVX-512 tier (F/BW/VL/DQ): 16 f32 lanes, per-lane online statistics merged at the end of the row;
+// bf16 widened by a 16-bit shift, f16 by vcvtph2ps; exp by Cody-Waite reduction, a degree-6
+// polynomial and vscalefps (underflows to exactly 0, passes NaN through).
+#include <immintrin.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels.h"
+
+namespace unigap {
+namespace logprobs {
+namespace {
+
+inline __m512 exp16(__m512 x) {  // x >= kExpLo (or NaN)
+  const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+  p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// Loads give -inf in masked-off lanes so they weigh nothing in max / sum / argmax.
+struct F32 {
+  using T = float;
+  static __m512 load(const T *p) { return _mm512_loadu_ps(p); }
+  static __m512 load(const T *p, __mmask16 k) { return _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, p); }
+  static void store(T *p, __m512 x) { _mm512_storeu_ps(p, x); }
+  static void store(T *p, __m512 x, __mmask16 k) { _mm512_mask_storeu_ps(p, k, x); }
+};
+
+inline __m512 widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+inline __m256i narrow_bf16(__m512 x) {  // round to nearest even; NaN stays a quiet NaN
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+  return _mm512_cvtepi32_epi16(r);
+}
+struct BF16 {
+  using T = uint16_t;
+  static __m512 load(const T *p) { return widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p))); }
+  static __m512 load(const T *p, __mmask16 k) {
+    return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), k, widen_bf16(_mm256_maskz_loadu_epi16(k, p)));
+  }
+  static void store(T *p, __m512 x) { _mm256_storeu_si256(reinterpret_cast<__m256i *>(p), narrow_bf16(x)); }
+  static void store(T *p, __m512 x, __mmask16 k) { _mm256_mask_storeu_epi16(p, k, narrow_bf16(x)); }
+};
+struct F16 {
+  using T = uint16_t;
+  static __m512 load(const T *p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p))); }
+  static __m512 load(const T *p, __mmask16 k) {
+    return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p)));
+  }
+  static __m256i narrow(__m512 x) { return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static void store(T *p, __m512 x) { _mm256_storeu_si256(reinterpret_cast<__m256i *>(p), narrow(x)); }
+  static void store(T *p, __m512 x, __mmask16 k) { _mm256_mask_storeu_epi16(p, k, narrow(x)); }
+};
+
+inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1u); }
+
+template <class D, bool ENT, bool AM, bool ZS>
+void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
+  const auto *row = static_cast<const typename D::T *>(rowp);
+  const __m512 ninf = _mm512_set1_ps(-INFINITY), lo = _mm512_set1_ps(kExpLo), vt = _mm512_set1_ps(inv_tau);
+  __m512 m = ninf, s = _mm512_setzero_ps(), t = _mm512_setzero_ps(), zs = _mm512_setzero_ps(), best = ninf;
+  __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), cur = idx;
+  const __m512i step = _mm512_set1_epi32(16);
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = b + kBlock < n ? b + kBlock : n;
+    __m512 bm0 = ninf, bm1 = ninf;
+    int64_t i = b;
+    for (; i + 32 <= e; i += 32) {
+      const __m512 z0 = D::load(row + i), z1 = D::load(row + i + 16);
+      bm0 = _mm512_max_ps(bm0, z0);
+      bm1 = _mm512_max_ps(bm1, z1);
+      if (AM) {
+        __mmask16 k = _mm512_cmp_ps_mask(z0, best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, k, z0);
+        idx = _mm512_mask_mov_epi32(idx, k, cur);
+        cur = _mm512_add_epi32(cur, step);
+        k = _mm512_cmp_ps_mask(z1, best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, k, z1);
+        idx = _mm512_mask_mov_epi32(idx, k, cur);
+        cur = _mm512_add_epi32(cur, step);
+      }
+      if (ZS) zs = _mm512_add_ps(zs, _mm512_add_ps(z0, z1));
+    }
+    for (; i < e; i += 16) {
+      const __mmask16 k0 = tail_mask(e - i);
+      const __m512 z = D::load(row + i, k0);
+      bm0 = _mm512_max_ps(bm0, z);
+      if (AM) {
+        const __mmask16 k = _mm512_cmp_ps_mask(z, best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, k, z);
+        idx = _mm512_mask_mov_epi32(idx, k, cur);
+        cur = _mm512_add_epi32(cur, step);
+      }
+      if (ZS) zs = _mm512_mask_add_ps(zs, k0, zs, z);
+    }
+    // per-lane rescale of the running statistics to the new maximum (once per block)
+    const __m512 mn = _mm512_max_ps(m, _mm512_mul_ps(_mm512_max_ps(bm0, bm1), vt));
+    const __m512 msafe = _mm512_mask_mov_ps(mn, _mm512_cmp_ps_mask(mn, ninf, _CMP_EQ_OQ), _mm512_setzero_ps());
+    const __m512 delta = _mm512_max_ps(lo, _mm512_sub_ps(m, msafe));
+    const __m512 f = exp16(delta);
+    if (ENT) t = _mm512_mul_ps(f, _mm512_fmadd_ps(s, delta, t));
+    s = _mm512_mul_ps(f, s);
+    m = mn;
+    i = b;
+    __m512 s1 = _mm512_setzero_ps(), t1 = _mm512_setzero_ps();
+    for (; i + 32 <= e; i += 32) {
+      const __m512 d0 = _mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i), vt, msafe));
+      const __m512 d1 = _mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i + 16), vt, msafe));
+      const __m512 e0 = exp16(d0), e1 = exp16(d1);
+      s = _mm512_add_ps(s, e0);
+      s1 = _mm512_add_ps(s1, e1);
+      if (ENT) {
+        t = _mm512_fmadd_ps(e0, d0, t);
+        t1 = _mm512_fmadd_ps(e1, d1, t1);
+      }
+    }
+    for (; i < e; i += 16) {
+      const __m512 d = _mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i, tail_mask(e - i)), vt, msafe));
+      const __m512 x = exp16(d);
+      s = _mm512_add_ps(s, x);
+      if (ENT) t = _mm512_fmadd_ps(x, d, t);
+    }
+    s = _mm512_add_ps(s, s1);
+    if (ENT) t = _mm512_add_ps(t, t1);
+  }
+  // merge the 16 lanes
+  alignas(64) float lm[16], ls[16], lt[16], lb[16];
+  alignas(64) int32_t li[16];
+  _mm512_store_ps(lm, m);
+  _mm512_store_ps(ls, s);
+  _mm512_store_ps(lt, t);
+  float gm = -INFINITY;
+  bool nan = false;
+  for (int j = 0; j < 16; j++) {
+    if (lm[j] > gm) gm = lm[j];
+    nan |= std::isnan(ls[j]) || std::isnan(lm[j]);
+  }
+  const float gsafe = gm == -INFINITY ? 0.0f : gm;
+  float S = 0, Tt = 0;
+  for (int j = 0; j < 16; j++) {
+    if (ls[j] == 0) continue;
+    const float dj = lm[j] - gsafe, fj = std::exp(dj);
+    S += fj * ls[j];
+    if (ENT) Tt += fj * (lt[j] + ls[j] * dj);
+  }
+  if (nan) S = NAN;
+  out->m = gm;
+  out->s = S;
+  out->t = Tt;
+  out->zsum = ZS ? _mm512_reduce_add_ps(zs) : 0.0f;
+  out->argmax = 0;
+  if (AM) {
+    _mm512_store_ps(lb, best);
+    _mm512_store_epi32(li, idx);
+    float bv = -INFINITY;
+    int64_t bi = 0;
+    bool any = false;
+    for (int j = 0; j < 16; j++)
+      if (!any || lb[j] > bv || (lb[j] == bv && li[j] < bi)) {
+        if (std::isnan(lb[j])) continue;
+        any = true;
+        bv = lb[j];
+        bi = li[j];
+      }
+    out->argmax = bi;
+  }
+}
+
+template <class D>
+void stats(const void *row, int64_t n, float inv_tau, int flags, RowStats *out) {
+  switch (flags & 7) {
+    case 0: return stats_t<D, false, false, false>(row, n, inv_tau, out);
+    case 1: return stats_t<D, true, false, false>(row, n, inv_tau, out);
+    case 2: return stats_t<D, false, true, false>(row, n, inv_tau, out);
+    case 3: return stats_t<D, true, true, false>(row, n, inv_tau, out);
+    case 4: return stats_t<D, false, false, true>(row, n, inv_tau, out);
+    case 5: return stats_t<D, true, false, true>(row, n, inv_tau, out);
+    case 6: return stats_t<D, false, true, true>(row, n, inv_tau, out);
+    default: return stats_t<D, true, true, true>(row, n, inv_tau, out);
+  }
+}
+
+template <class D>
+void grad(const void *rowp, void *outp, int64_t n, float inv_tau, float lse, float scale) {
+  const auto *row = static_cast<const typename D::T *>(rowp);
+  auto *out = static_cast<typename D::T *>(outp);
+  const __m512 lo = _mm512_set1_ps(kExpLo), vt = _mm512_set1_ps(inv_tau), vl = _mm512_set1_ps(lse);
+  const __m512 ns = _mm512_set1_ps(-scale);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a = exp16(_mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i), vt, vl)));
+    const __m512 b = exp16(_mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i + 16), vt, vl)));
+    D::store(out + i, _mm512_mul_ps(ns, a));
+    D::store(out + i + 16, _mm512_mul_ps(ns, b));
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 k = tail_mask(n - i);
+    const __m512 a = exp16(_mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i, k), vt, vl)));
+    D::store(out + i, _mm512_mul_ps(ns, a), k);
+  }
+}
+
+}  // namespace
+
+const Table &table_avx512() {
+  static const Table t = {{stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
+  return t;
+}
+
+}  // namespace logprobs
+}  // namespace unigap
