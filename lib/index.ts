@@ -61,3 +61,31 @@ export type {
 } from './loop/types.js';
 
 // --- world (lib/world) ---
+export { WorldModel, DEFAULT_MODEL_CONFIG, SHARED_PARAMS } from './world/model.js';
+export type { WorldModelConfig, ParamName, CosineFn } from './world/model.js';
+export { SceneValidator, satisfies, satisfiesConstraint } from './world/validator.js';
+export {
+  CATEGORIES,
+  RELATIONS,
+  DEFAULT_SPLIT_SIZES,
+  worldSplits,
+  parsePrompt,
+  promptText,
+  semanticKey,
+  singleObjectPrompts,
+} from './world/prompts.js';
+export type { Category, Relation, Constraint, ObjectDesc, SplitSizes, WorldSplits } from './world/prompts.js';
+export { GRID_SIZE, CELLS, COLORS, SHAPES, IMAGE_VOCAB_SIZE, sceneToTokens, tokensToScene } from './world/scene.js';
+export type { SceneObject, Color, Shape } from './world/scene.js';
+export { sampleScene, sampleNearMiss } from './world/sampler.js';
+export { renderSvg } from './world/render.js';
+export type { RenderOptions } from './world/render.js';
+export {
+  DEFAULT_PRETRAIN_CONFIG,
+  WORLD_VERSION,
+  pretrain,
+  loadPretrainedModel,
+  measureGap,
+  defaultCacheDir,
+} from './world/pretrain.js';
+export type { PretrainConfig, LoadPretrainedOptions, GapMeasurement } from './world/pretrain.js';
