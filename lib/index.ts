@@ -45,6 +45,26 @@ export type {
 } from './kernels/dpo.js';
 
 // --- similarity (lib/kernels/similarity.ts) ---
+export {
+  pairedCosine,
+  clipScore,
+  similarityMatrix,
+  similarityMatrixAsync,
+  topkSimilarity,
+  topkSimilarityAsync,
+  retrievalRanks,
+  retrievalRanksAsync,
+} from './kernels/similarity.js';
+export type {
+  Embeddings,
+  EmbeddingsInput,
+  SimilarityMatrixOptions,
+  TopkSimilarityOptions,
+  TopkSimilarityResult,
+  RetrievalRanksOptions,
+  RetrievalRanksResult,
+  ClipScoreOptions,
+} from './kernels/similarity.js';
 
 // --- loop (lib/loop) ---
 export { DEFAULT_JUDGE_QUESTION } from './loop/types.js';

@@ -1,0 +1,435 @@
+// The similarity driver shared by every ISA tier. Included once by each tier's translation unit
+// (scalar.cpp, avx2.cpp, avx512.cpp) after it defines its traits struct; everything here lives in an
+// anonymous namespace, so each tier gets its own copy compiled with only its flags (no ODR merging
+// of an AVX-512 instantiation into the scalar tier).
+//
+// Traits T provide: MR, NR (microkernel tile), MC, NC (cache block, multiples of MR / NR), and
+//   micro(kc, A, B, C, ldc, accumulate)   C[MR x NR] (+)= A panel (kc x MR) * B panel (kc x NR)
+//   chain(a, sa, b, sb, d)                the exact per-element accumulation order of micro
+//   bf16_to_f32 / f16_to_f32, sumsq, dot3, dot3_f64, affine, find_gt, count_gt.
+#ifndef UNIGAP_CPU_SIMILARITY_DRIVER_H
+#define UNIGAP_CPU_SIMILARITY_DRIVER_H
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "kernels.h"
+#include "unigap/common.h"
+#include "unigap/half.h"
+
+namespace unigap {
+namespace sim {
+namespace {
+
+inline void *alloc_bytes(int64_t bytes) {
+  size_t b = static_cast<size_t>((bytes + 63) / 64 * 64);
+  return std::aligned_alloc(64, b ? b : 64);
+}
+
+template <class T>
+inline void row_to_f32(const void *src, unigap_dtype dt, int64_t row, int64_t d, float *dst) {
+  switch (dt) {
+    case UNIGAP_DTYPE_F32: std::memcpy(dst, static_cast<const float *>(src) + row * d, static_cast<size_t>(d) * 4); break;
+    case UNIGAP_DTYPE_F64: {
+      const double *s = static_cast<const double *>(src) + row * d;
+      for (int64_t k = 0; k < d; k++) dst[k] = static_cast<float>(s[k]);
+      break;
+    }
+    case UNIGAP_DTYPE_BF16: T::bf16_to_f32(static_cast<const uint16_t *>(src) + row * d, d, dst); break;
+    case UNIGAP_DTYPE_F16: T::f16_to_f32(static_cast<const uint16_t *>(src) + row * d, d, dst); break;
+  }
+}
+
+// Split [0, n) into contiguous chunks of at least `grain` over the pool.
+template <class F>
+void parallel(int64_t n, int64_t grain, F &f) {
+  unigap_parallel_for(
+      n, grain, [](void *p, int64_t b, int64_t e) { (*static_cast<F *>(p))(b, e); }, &f);
+}
+
+// ------------------------------------------------------------------ paired cosine
+
+inline float finish_cos(double ab, double aa, double bb) {
+  if (std::isnan(ab) || std::isnan(aa) || std::isnan(bb) || std::isinf(aa) || std::isinf(bb))
+    return std::numeric_limits<float>::quiet_NaN();
+  if (aa == 0 || bb == 0) return 0.f;
+  return static_cast<float>(ab / (std::sqrt(aa) * std::sqrt(bb)));
+}
+
+template <class T>
+unigap_status paired(const void *a, unigap_dtype da, const void *b, unigap_dtype db, int64_t n, int64_t d,
+                     float *out) {
+  if (da == UNIGAP_DTYPE_F32 && db == UNIGAP_DTYPE_F32) {
+    const float *A = static_cast<const float *>(a), *B = static_cast<const float *>(b);
+    auto body = [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; i++) {
+        float ab, aa, bb;
+        T::dot3(A + i * d, B + i * d, d, &ab, &aa, &bb);
+        out[i] = finish_cos(ab, aa, bb);
+      }
+    };
+    parallel(n, std::max<int64_t>(1, 16384 / d), body);
+    return UNIGAP_STATUS_OK;
+  }
+  if (da == UNIGAP_DTYPE_F64 && db == UNIGAP_DTYPE_F64) {
+    const double *A = static_cast<const double *>(a), *B = static_cast<const double *>(b);
+    auto body = [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; i++) {
+        double ab, aa, bb;
+        T::dot3_f64(A + i * d, B + i * d, d, &ab, &aa, &bb);
+        out[i] = finish_cos(ab, aa, bb);
+      }
+    };
+    parallel(n, std::max<int64_t>(1, 8192 / d), body);
+    return UNIGAP_STATUS_OK;
+  }
+  std::atomic<int> oom{0};
+  auto body = [&](int64_t lo, int64_t hi) {
+    float *buf = static_cast<float *>(alloc_bytes(2 * d * 4));
+    if (!buf) {
+      oom.store(1);
+      return;
+    }
+    for (int64_t i = lo; i < hi; i++) {
+      row_to_f32<T>(a, da, i, d, buf);
+      row_to_f32<T>(b, db, i, d, buf + d);
+      float ab, aa, bb;
+      T::dot3(buf, buf + d, d, &ab, &aa, &bb);
+      out[i] = finish_cos(ab, aa, bb);
+    }
+    std::free(buf);
+  };
+  parallel(n, std::max<int64_t>(1, 16384 / d), body);
+  return oom.load() ? UNIGAP_STATUS_OUT_OF_MEMORY : UNIGAP_STATUS_OK;
+}
+
+// ------------------------------------------------------------------ packing
+
+// Packed layout for P-row panels: panel p holds rows [p P, p P + P) as d steps of P floats
+// (dst[p d P + k P + r]); rows past `rows` are zero.
+template <class T>
+unigap_status pack(const void *src, unigap_dtype dt, int64_t rows, int64_t d, int P, int normalize, float *dst) {
+  const int64_t panels = (rows + P - 1) / P;
+  std::atomic<int> oom{0};
+  auto body = [&](int64_t lo, int64_t hi) {
+    float *tmp = static_cast<float *>(alloc_bytes(static_cast<int64_t>(P) * d * 4));
+    if (!tmp) {
+      oom.store(1);
+      return;
+    }
+    float inv[64];
+    for (int64_t p = lo; p < hi; p++) {
+      for (int r = 0; r < P; r++) {
+        int64_t row = p * P + r;
+        float *t = tmp + static_cast<int64_t>(r) * d;
+        if (row >= rows) {
+          std::memset(t, 0, static_cast<size_t>(d) * 4);
+          inv[r] = 0.f;
+          continue;
+        }
+        row_to_f32<T>(src, dt, row, d, t);
+        if (normalize) {
+          float s = T::sumsq(t, d);
+          // NaN fails s > 0 -> 0, and NaN * 0 keeps the NaN elements: the row stays poisoned.
+          inv[r] = s > 0 ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(s))) : 0.f;
+        } else {
+          inv[r] = 1.f;
+        }
+      }
+      float *o = dst + p * d * P;
+      for (int64_t k = 0; k < d; k++)
+        for (int r = 0; r < P; r++) o[k * P + r] = tmp[static_cast<int64_t>(r) * d + k] * inv[r];
+    }
+    std::free(tmp);
+  };
+  parallel(panels, std::max<int64_t>(1, 4096 / (d * P) + 1), body);
+  return oom.load() ? UNIGAP_STATUS_OUT_OF_MEMORY : UNIGAP_STATUS_OK;
+}
+
+// ------------------------------------------------------------------ blocked GEMM with epilogues
+
+inline int64_t choose_kc(int64_t d) {
+  int64_t blocks = (d + 319) / 320;
+  return (d + blocks - 1) / blocks;
+}
+
+// Work items are row blocks (each with every column block, in increasing column order) or, when
+// split_cols, (row block, column block) pairs. Threads pull items from an atomic counter.
+template <class T, class Epi>
+struct Gemm {
+  const float *Ap, *Bp;
+  int64_t n, m, d, kc;
+  int64_t row_blocks, col_blocks;
+  bool split_cols;
+  Epi *epi;
+  std::atomic<int64_t> next{0};
+  std::atomic<int> oom{0};
+
+  void block(int64_t ic, int64_t jc, float *C) {
+    const int64_t npad = (n + T::MR - 1) / T::MR * T::MR, mpad = (m + T::NR - 1) / T::NR * T::NR;
+    const int64_t mcv = std::min<int64_t>(T::MC, npad - ic), ncv = std::min<int64_t>(T::NC, mpad - jc);
+    for (int64_t pc = 0; pc < d; pc += kc) {
+      const int64_t kcur = std::min(kc, d - pc);
+      for (int64_t jr = 0; jr < ncv; jr += T::NR) {
+        const float *B = Bp + ((jc + jr) / T::NR) * d * T::NR + pc * T::NR;
+        for (int64_t ir = 0; ir < mcv; ir += T::MR) {
+          const float *A = Ap + ((ic + ir) / T::MR) * d * T::MR + pc * T::MR;
+          T::micro(kcur, A, B, C + ir * T::NC + jr, T::NC, pc > 0);
+        }
+      }
+    }
+    epi->apply(ic, std::min<int64_t>(T::MC, n - ic), jc, std::min<int64_t>(T::NC, m - jc), C, T::NC);
+  }
+
+  void worker() {
+    float *C = static_cast<float *>(alloc_bytes(static_cast<int64_t>(T::MC) * T::NC * 4));
+    if (!C) {
+      oom.store(1);
+      return;
+    }
+    const int64_t items = split_cols ? row_blocks * col_blocks : row_blocks;
+    for (;;) {
+      int64_t it = next.fetch_add(1);
+      if (it >= items) break;
+      if (split_cols) {
+        block((it / col_blocks) * T::MC, (it % col_blocks) * T::NC, C);
+      } else {
+        const int64_t ic = it * T::MC;
+        epi->begin_rows(ic, std::min<int64_t>(T::MC, n - ic));
+        for (int64_t jb = 0; jb < col_blocks; jb++) block(ic, jb * T::NC, C);
+        epi->end_rows(ic, std::min<int64_t>(T::MC, n - ic));
+      }
+    }
+    std::free(C);
+  }
+
+  static void run_fn(void *p, int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) static_cast<Gemm *>(p)->worker();
+  }
+};
+
+// Packs both sides, runs the GEMM with the epilogue, frees the packs.
+template <class T, class Epi>
+unigap_status run_gemm(const void *a, unigap_dtype da, int64_t n, const void *b, unigap_dtype db, int64_t m, int64_t d,
+                       int normalize, Epi &epi, bool split_cols, float **keep_a = nullptr, float **keep_b = nullptr) {
+  const int64_t npan = (n + T::MR - 1) / T::MR, mpan = (m + T::NR - 1) / T::NR;
+  float *Ap = static_cast<float *>(alloc_bytes(npan * T::MR * d * 4));
+  float *Bp = static_cast<float *>(alloc_bytes(mpan * T::NR * d * 4));
+  unigap_status st = UNIGAP_STATUS_OK;
+  if (!Ap || !Bp) st = UNIGAP_STATUS_OUT_OF_MEMORY;
+  if (st == UNIGAP_STATUS_OK) st = pack<T>(a, da, n, d, T::MR, normalize, Ap);
+  if (st == UNIGAP_STATUS_OK) st = pack<T>(b, db, m, d, T::NR, normalize, Bp);
+  if (st == UNIGAP_STATUS_OK) {
+    epi.Ap = Ap;
+    epi.Bp = Bp;
+    epi.d = d;
+    Gemm<T, Epi> g;
+    g.Ap = Ap;
+    g.Bp = Bp;
+    g.n = n;
+    g.m = m;
+    g.d = d;
+    g.kc = choose_kc(d);
+    g.row_blocks = (n + T::MC - 1) / T::MC;
+    g.col_blocks = (m + T::NC - 1) / T::NC;
+    g.split_cols = split_cols;
+    g.epi = &epi;
+    const int64_t items = split_cols ? g.row_blocks * g.col_blocks : g.row_blocks;
+    unigap_parallel_for(std::min<int64_t>(unigap_threads(), items), 1, Gemm<T, Epi>::run_fn, &g);
+    if (g.oom.load()) st = UNIGAP_STATUS_OUT_OF_MEMORY;
+  }
+  std::free(Ap);
+  std::free(Bp);
+  return st;
+}
+
+struct EpiBase {
+  const float *Ap = nullptr, *Bp = nullptr;
+  int64_t d = 0;
+  void begin_rows(int64_t, int64_t) {}
+  void end_rows(int64_t, int64_t) {}
+};
+
+template <class T>
+struct MatrixEpi : EpiBase {
+  float *out;
+  int64_t m;
+  float scale, bias;
+  void apply(int64_t ic, int64_t rows, int64_t jc, int64_t cols, const float *C, int64_t ldc) {
+    for (int64_t r = 0; r < rows; r++) T::affine(C + r * ldc, cols, scale, bias, out + (ic + r) * m + jc);
+  }
+};
+
+template <class T>
+unigap_status matrix(const void *a, unigap_dtype da, int64_t n, const void *b, unigap_dtype db, int64_t m, int64_t d,
+                     int normalize, float scale, float bias, float *out) {
+  MatrixEpi<T> epi;
+  epi.out = out;
+  epi.m = m;
+  epi.scale = scale;
+  epi.bias = bias;
+  return run_gemm<T>(a, da, n, b, db, m, d, normalize, epi, true);
+}
+
+// ---- top-k: per row a heap of k (score, index) with the worst entry at the root.
+inline bool worse(float as, int32_t ai, float bs, int32_t bi) {
+  const bool an = as != as, bn = bs != bs;
+  if (an != bn) return an;
+  if (an || as == bs) return ai > bi;
+  return as < bs;
+}
+
+inline void sift_down(float *s, int32_t *ix, int64_t k, int64_t pos) {
+  const float vs = s[pos];
+  const int32_t vi = ix[pos];
+  for (;;) {
+    int64_t c = 2 * pos + 1;
+    if (c >= k) break;
+    if (c + 1 < k && worse(s[c + 1], ix[c + 1], s[c], ix[c])) c++;
+    if (!worse(s[c], ix[c], vs, vi)) break;
+    s[pos] = s[c];
+    ix[pos] = ix[c];
+    pos = c;
+  }
+  s[pos] = vs;
+  ix[pos] = vi;
+}
+
+inline void sift_up(float *s, int32_t *ix, int64_t pos) {
+  const float vs = s[pos];
+  const int32_t vi = ix[pos];
+  while (pos > 0) {
+    int64_t p = (pos - 1) / 2;
+    if (!worse(vs, vi, s[p], ix[p])) break;
+    s[pos] = s[p];
+    ix[pos] = ix[p];
+    pos = p;
+  }
+  s[pos] = vs;
+  ix[pos] = vi;
+}
+
+template <class T>
+struct TopkEpi : EpiBase {
+  int64_t k;
+  int32_t *idx;
+  float *sc;
+  int64_t *filled;  // per row
+  void apply(int64_t ic, int64_t rows, int64_t jc, int64_t cols, const float *C, int64_t ldc) {
+    for (int64_t r = 0; r < rows; r++) {
+      const float *c = C + r * ldc;
+      float *hs = sc + (ic + r) * k;
+      int32_t *hi = idx + (ic + r) * k;
+      int64_t &f = filled[ic + r];
+      int64_t t = 0;
+      // Candidates arrive in increasing index order, so a newcomer beats the root only when its
+      // score is strictly greater (or the root is NaN and the newcomer is not).
+      while (t < cols) {
+        if (f < k) {
+          hs[f] = c[t];
+          hi[f] = static_cast<int32_t>(jc + t);
+          sift_up(hs, hi, f);
+          f++;
+          t++;
+          continue;
+        }
+        const float root = hs[0];
+        if (root == root) {
+          t += T::find_gt(c + t, cols - t, root);
+          if (t >= cols) break;
+        } else if (c[t] != c[t]) {
+          t++;
+          continue;
+        }
+        hs[0] = c[t];
+        hi[0] = static_cast<int32_t>(jc + t);
+        sift_down(hs, hi, k, 0);
+        t++;
+      }
+    }
+  }
+  void end_rows(int64_t ic, int64_t rows) {
+    // Heap sort in place: repeatedly move the worst to the end -> best first.
+    for (int64_t r = 0; r < rows; r++) {
+      float *hs = sc + (ic + r) * k;
+      int32_t *hi = idx + (ic + r) * k;
+      for (int64_t e = k - 1; e > 0; e--) {
+        std::swap(hs[0], hs[e]);
+        std::swap(hi[0], hi[e]);
+        sift_down(hs, hi, e, 0);
+      }
+    }
+  }
+  void begin_rows(int64_t, int64_t) {}
+};
+
+template <class T>
+unigap_status topk(const void *a, unigap_dtype da, int64_t n, const void *b, unigap_dtype db, int64_t m, int64_t d,
+                   int64_t k, int normalize, int32_t *idx, float *scores) {
+  int64_t *filled = static_cast<int64_t *>(alloc_bytes(n * 8));
+  if (!filled) return UNIGAP_STATUS_OUT_OF_MEMORY;
+  std::memset(filled, 0, static_cast<size_t>(n) * 8);
+  TopkEpi<T> epi;
+  epi.k = k;
+  epi.idx = idx;
+  epi.sc = scores;
+  epi.filled = filled;
+  unigap_status st = run_gemm<T>(a, da, n, b, db, m, d, normalize, epi, false);
+  std::free(filled);
+  return st;
+}
+
+// ---- ranks: the own score s_ii from the same accumulation chain, then count strictly greater.
+template <class T>
+struct RanksEpi : EpiBase {
+  float *diag;
+  int64_t *count;
+  void begin_rows(int64_t ic, int64_t rows) {
+    for (int64_t r = 0; r < rows; r++) {
+      const int64_t i = ic + r;
+      const float *a = Ap + (i / T::MR) * d * T::MR + i % T::MR;
+      const float *b = Bp + (i / T::NR) * d * T::NR + i % T::NR;
+      diag[i] = T::chain(a, T::MR, b, T::NR, d);
+      count[i] = 0;
+    }
+  }
+  void apply(int64_t ic, int64_t rows, int64_t, int64_t cols, const float *C, int64_t ldc) {
+    for (int64_t r = 0; r < rows; r++) count[ic + r] += T::count_gt(C + r * ldc, cols, diag[ic + r]);
+  }
+  void end_rows(int64_t, int64_t) {}
+};
+
+template <class T>
+unigap_status ranks(const void *a, unigap_dtype da, const void *b, unigap_dtype db, int64_t n, int64_t d,
+                    int normalize, double *out) {
+  float *diag = static_cast<float *>(alloc_bytes(n * 4));
+  int64_t *count = static_cast<int64_t *>(alloc_bytes(n * 8));
+  unigap_status st = (diag && count) ? UNIGAP_STATUS_OK : UNIGAP_STATUS_OUT_OF_MEMORY;
+  if (st == UNIGAP_STATUS_OK) {
+    RanksEpi<T> epi;
+    epi.diag = diag;
+    epi.count = count;
+    st = run_gemm<T>(a, da, n, b, db, n, d, normalize, epi, false);
+    if (st == UNIGAP_STATUS_OK)
+      for (int64_t i = 0; i < n; i++)
+        out[i] = diag[i] != diag[i] ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(count[i] + 1);
+  }
+  std::free(diag);
+  std::free(count);
+  return st;
+}
+
+template <class T>
+constexpr Table make_table() {
+  return Table{paired<T>, matrix<T>, topk<T>, ranks<T>};
+}
+
+}  // namespace
+}  // namespace sim
+}  // namespace unigap
+
+#endif
