@@ -1,7 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import {
+  backendInfo,
   dpoLoss,
+  dpoLossFromLogits,
+  dpoLossFromLogitsAsync,
+  logprobsBackward,
+  scoreLogprobs,
+  setIsa,
   DPO_LOSS_TYPES,
   InvalidTypeError,
   InvalidValueError,
@@ -12,7 +18,8 @@ import {
   type DpoLossType,
 } from '../lib/index.js';
 import { dpoLossReference, type RefDpoOptions } from '../lib/reference/dpo.js';
-import { randn, rng } from './helpers.js';
+import { decodeLogits, encodeHalf, referenceLogprobs } from '../lib/reference/logprobs.js';
+import { randn, rng, tiersAvailable } from './helpers.js';
 
 /** Fresh pairs: reference log-probs around -60, policy = reference + N(0, spread). */
 function pairs(B: number, seed: number, spread = 2) {
@@ -396,6 +403,267 @@ describe('dpoLoss: bad input is a typed error with a code, before native access'
     );
     expect(() => n.dpoLoss({ ...args, policyRejected: f(), lossTypes: Int32Array.from([2]) })).toThrow(
       expect.objectContaining({ code: 'ERR_UNIGAP_INVALID_VALUE' }),
+    );
+  });
+});
+
+// ------------------------------------------------------------------------------ fused from logits
+
+type DT = 'f32' | 'bf16' | 'f16';
+
+/** [chosen; rejected] logits of 2B sequences of T rows, labels with a prompt of -100 and some padding. */
+function fusedBatch(B: number, T: number, V: number, seed: number, dtype: DT, scale = 3) {
+  const vals = randn(2 * B * T * V, seed, scale);
+  const logits = dtype === 'f32' ? vals : encodeHalf(vals, dtype);
+  const r = rng(seed + 1);
+  const labels = new Int32Array(2 * B * T);
+  for (let s = 0; s < 2 * B; s++) {
+    const prompt = 1 + Math.floor(r() * 3);
+    const pad = Math.floor(r() * 2);
+    for (let t = 0; t < T; t++) labels[s * T + t] = t < prompt || t >= T - pad ? -100 : Math.floor(r() * V);
+  }
+  const rc = Float64Array.from(randn(B, seed + 2, 3), (v) => v - 20);
+  const rr = Float64Array.from(randn(B, seed + 3, 3), (v) => v - 20);
+  return { logits, labels, rc, rr, shape: [2 * B, T, V] as number[] };
+}
+
+/** scoreLogprobs → dpoLoss → logprobsBackward: the composed path the fused one must equal. */
+function composed(b: ReturnType<typeof fusedBatch>, dtype: DT, o: DpoLossOptions & { shift?: boolean }) {
+  const { shift, ...dpoOpts } = o;
+  const B = b.rc.length;
+  const lp = scoreLogprobs(b.logits, b.labels, {
+    shape: b.shape,
+    dtype,
+    shift,
+    entropy: true,
+    accuracy: true,
+    logitSums: true,
+  });
+  const d = dpoLoss(
+    {
+      policyChosen: lp.seqSum.subarray(0, B),
+      policyRejected: lp.seqSum.subarray(B),
+      referenceChosen: b.rc,
+      referenceRejected: b.rr,
+      chosenTokens: lp.seqCount.slice(0, B),
+      rejectedTokens: lp.seqCount.slice(B),
+    },
+    dpoOpts,
+  );
+  const seq = new Float32Array(2 * B);
+  seq.set(d.gradChosen, 0);
+  seq.set(d.gradRejected, B);
+  const g = logprobsBackward(b.logits, b.labels, { seq }, { shape: b.shape, dtype, shift, lse: lp.tokenLse });
+  // TRL's metrics from the per-token outputs.
+  const T = b.shape[1];
+  const V = b.shape[2];
+  let ent = 0;
+  let hits = 0;
+  let lc = 0;
+  let lr = 0;
+  let tc = 0;
+  let tr = 0;
+  for (let s = 0; s < 2 * B; s++) {
+    for (let t = s * T; t < (s + 1) * T; t++) {
+      ent += lp.tokenEntropy![t];
+      if (s < B) hits += lp.tokenCorrect![t];
+    }
+    if (s < B) {
+      tc += lp.seqCount[s];
+      lc += lp.seqLogitSum![s];
+    } else {
+      tr += lp.seqCount[s];
+      lr += lp.seqLogitSum![s];
+    }
+  }
+  const metrics = {
+    logitsChosen: tc ? lc / (tc * V) : 0,
+    logitsRejected: tr ? lr / (tr * V) : 0,
+    entropy: tc + tr ? ent / (tc + tr) : 0,
+    tokenAccuracy: tc ? hits / tc : 0,
+  };
+  return { lp, d, gradient: g.gradient, metrics };
+}
+
+describe('dpoLossFromLogits: fused equals the composed path on every ISA tier and dtype', () => {
+  const info = backendInfo();
+  const tiers = tiersAvailable(info.cpu.bestIsa);
+  afterAll(() => {
+    if (info.cpu.bestIsa) setIsa(info.cpu.bestIsa);
+  });
+  for (const tier of tiers)
+    for (const dtype of ['f32', 'bf16', 'f16'] as const)
+      it(`${tier} ${dtype}`, () => {
+        setIsa(tier);
+        const B = 3;
+        const T = 9;
+        const V = 37;
+        for (const [k, o] of [
+          { lossType: ['sigmoid', 'sft'], lossWeights: [1, 0.5], shift: true, beta: 0.1 },
+          { lossType: 'ipo', shift: false, beta: 0.3 },
+          { lossType: 'aot_unpaired', labelSmoothing: 0.1, shift: true, beta: 0.2 },
+        ].entries()) {
+          const b = fusedBatch(B, T, V, 1000 + k, dtype);
+          const want = composed(b, dtype, o as DpoLossOptions & { shift: boolean });
+          const got = dpoLossFromLogits(b.logits, b.labels, {
+            ...(o as DpoLossOptions & { shift: boolean }),
+            shape: b.shape,
+            dtype,
+            referenceChosen: b.rc,
+            referenceRejected: b.rr,
+          });
+          expect(got.loss).toBeCloseTo(want.d.loss, 12);
+          expectArrayClose(got.losses, want.d.losses, 1e-12, 1e-12, 'losses');
+          expectArrayClose(got.gradChosen, want.d.gradChosen, 1e-12, 1e-14, 'gradChosen');
+          expectArrayClose(got.gradRejected, want.d.gradRejected, 1e-12, 1e-14, 'gradRejected');
+          expectArrayClose(got.margins, want.d.margins, 1e-12, 1e-12, 'margins');
+          expect(got.rewardAccuracy).toBe(want.d.rewardAccuracy);
+          expectArrayClose(got.policyChosen, want.lp.seqSum.subarray(0, B), 0, 0, 'policyChosen');
+          expect(Array.from(got.chosenTokens)).toEqual(Array.from(want.lp.seqCount.subarray(0, B)));
+          expect(Array.from(got.rejectedTokens)).toEqual(Array.from(want.lp.seqCount.subarray(B)));
+          // d loss / d logits: same kernels, same upstream → equal within fp32 (bitwise in practice).
+          const gg = decodeLogits(got.gradient!, dtype);
+          const wg = decodeLogits(want.gradient, dtype);
+          expectArrayClose(gg, wg, dtype === 'f32' ? 1e-6 : 1e-2, 1e-9, 'gradient');
+          expect(got.metrics.logitsChosen).toBeCloseTo(want.metrics.logitsChosen, 6);
+          expect(got.metrics.logitsRejected).toBeCloseTo(want.metrics.logitsRejected, 6);
+          expect(got.metrics.entropy).toBeCloseTo(want.metrics.entropy, 5);
+          expect(got.metrics.tokenAccuracy).toBeCloseTo(want.metrics.tokenAccuracy, 12);
+        }
+      });
+});
+
+describe('dpoLossFromLogits: against the float64 pipeline and finite differences', () => {
+  it('loss, rewards and d loss / d logits match float64 log-softmax + the TRL reference', () => {
+    const B = 2;
+    const T = 6;
+    const V = 11;
+    const b = fusedBatch(B, T, V, 2000, 'f32', 2);
+    const o: DpoLossOptions = { lossType: ['sigmoid', 'sft'], lossWeights: [1, 1], beta: 0.5 };
+    const got = dpoLossFromLogits(b.logits, b.labels, {
+      ...o,
+      shape: b.shape,
+      shift: true,
+      referenceChosen: b.rc,
+      referenceRejected: b.rr,
+    });
+    const offsets = Array.from({ length: 2 * B + 1 }, (_, i) => i * T);
+    const pipeline = (logits: ArrayLike<number>) => {
+      const lp = referenceLogprobs({ logits, labels: b.labels, nTokens: 2 * B * T, vocab: V, offsets, shift: true });
+      return dpoLossReference(
+        {
+          policyChosen: lp.seqSum.subarray(0, B),
+          policyRejected: lp.seqSum.subarray(B),
+          referenceChosen: b.rc,
+          referenceRejected: b.rr,
+          chosenTokens: lp.seqCount.subarray(0, B),
+        },
+        refOptions(o, B),
+      ).loss;
+    };
+    const x = Float64Array.from(b.logits as Float32Array);
+    expect(close(got.loss, pipeline(x), 1e-6, 1e-7)).toBe(true);
+    // Finite differences over a handful of logits of counted rows, chosen and rejected.
+    const r = rng(7);
+    for (let k = 0; k < 24; k++) {
+      const i = Math.floor(r() * x.length);
+      const h = 1e-4;
+      const up = Float64Array.from(x);
+      up[i] += h;
+      const dn = Float64Array.from(x);
+      dn[i] -= h;
+      const fd = (pipeline(up) - pipeline(dn)) / (2 * h);
+      const g = (got.gradient as Float32Array)[i];
+      if (!close(g, fd, 1e-3, 1e-6)) expect.fail(`d loss / d logits[${i}]: got ${g}, finite difference ${fd}`);
+    }
+  });
+
+  it('in place, async, gradient: false, referenceFree and offsets give consistent results', async () => {
+    const B = 2;
+    const T = 5;
+    const V = 19;
+    const b = fusedBatch(B, T, V, 3000, 'bf16');
+    const base = {
+      shape: b.shape,
+      dtype: 'bf16' as const,
+      shift: true,
+      referenceChosen: b.rc,
+      referenceRejected: b.rr,
+    };
+    const a = dpoLossFromLogits(b.logits, b.labels, base);
+    const asy = await dpoLossFromLogitsAsync(b.logits, b.labels, base);
+    expect(asy.loss).toBe(a.loss);
+    expect(Array.from(asy.gradient!)).toEqual(Array.from(a.gradient!));
+    const fwd = dpoLossFromLogits(b.logits, b.labels, { ...base, gradient: false });
+    expect(fwd.gradient).toBeUndefined();
+    expect(fwd.loss).toBe(a.loss);
+    const copy = Uint16Array.from(b.logits as Uint16Array);
+    const ip = dpoLossFromLogits(copy, b.labels, { ...base, inPlace: true });
+    expect(ip.gradient).toBe(copy);
+    expect(Array.from(copy)).toEqual(Array.from(a.gradient!));
+    const off = Int32Array.from({ length: 2 * B + 1 }, (_, i) => i * T);
+    const viaOffsets = dpoLossFromLogits(b.logits, b.labels, { ...base, shape: [2 * B * T, V], offsets: off });
+    expect(viaOffsets.loss).toBe(a.loss);
+    const rf = dpoLossFromLogits(b.logits, b.labels, {
+      shape: b.shape,
+      dtype: 'bf16',
+      shift: true,
+      referenceFree: true,
+    });
+    expect(rf.chosenRewards[0]).toBeCloseTo(0.1 * rf.policyChosen[0], 12);
+  });
+
+  it('bf16 logits of large magnitude give finite results', () => {
+    const B = 2;
+    const b = fusedBatch(B, 4, 33, 4000, 'f32', 300);
+    const bits = encodeHalf(b.logits as Float32Array, 'bf16');
+    for (const lossType of DPO_LOSS_TYPES) {
+      const r = dpoLossFromLogits(bits, b.labels, {
+        shape: b.shape,
+        dtype: 'bf16',
+        referenceChosen: b.rc,
+        referenceRejected: b.rr,
+        lossType,
+        beta: 1,
+      });
+      const all = [r.loss, ...r.gradChosen, ...r.gradRejected, ...decodeLogits(r.gradient!, 'bf16')];
+      if (!all.every(Number.isFinite)) expect.fail(`${lossType}: non-finite output`);
+    }
+  });
+
+  it('bad input: typed errors with codes before native access', () => {
+    const b = fusedBatch(2, 4, 7, 5000, 'f32');
+    const ok = { shape: b.shape, referenceChosen: b.rc, referenceRejected: b.rr };
+    const code = (f: () => unknown, c: string) => expect(f).toThrow(expect.objectContaining({ code: c }));
+    code(
+      () => dpoLossFromLogits(b.logits, b.labels, { ...ok, shape: [3, 4, 7], referenceChosen: b.rc }),
+      'ERR_UNIGAP_SHAPE_MISMATCH',
+    );
+    code(
+      () => dpoLossFromLogits(b.logits.subarray(0, 3 * 4 * 7), b.labels.subarray(0, 12), { ...ok, shape: [3, 4, 7] }),
+      'ERR_UNIGAP_SHAPE_MISMATCH',
+    );
+    code(
+      () => dpoLossFromLogits(b.logits, b.labels, { ...ok, referenceChosen: new Float64Array(3) }),
+      'ERR_UNIGAP_SHAPE_MISMATCH',
+    );
+    code(() => dpoLossFromLogits(b.logits, b.labels, { shape: b.shape }), 'ERR_UNIGAP_INVALID_TYPE');
+    code(() => dpoLossFromLogits(b.logits, b.labels, { ...ok, beta: 0 }), 'ERR_UNIGAP_INVALID_VALUE');
+    code(() => dpoLossFromLogits(b.logits, b.labels, { ...ok, lossType: 'dpo' as never }), 'ERR_UNIGAP_INVALID_VALUE');
+    expect(() => dpoLossFromLogits(b.logits, b.labels, { ...ok, temprature: 2 } as never)).toThrow(
+      /did you mean 'temperature'/,
+    );
+    code(
+      () => dpoLossFromLogits(b.logits, b.labels, { ...ok, inPlace: true, gradient: false }),
+      'ERR_UNIGAP_INVALID_VALUE',
+    );
+    const badLabels = Int32Array.from(b.labels);
+    badLabels[5] = 7;
+    code(() => dpoLossFromLogits(b.logits, badLabels, ok), 'ERR_UNIGAP_OUT_OF_RANGE');
+    code(() => dpoLossFromLogits(new Float64Array(b.logits) as never, b.labels, ok), 'ERR_UNIGAP_INVALID_TYPE');
+    code(
+      () => dpoLossFromLogits(b.logits, b.labels, { ...ok, weights: new Float64Array(5) }),
+      'ERR_UNIGAP_SHAPE_MISMATCH',
     );
   });
 });

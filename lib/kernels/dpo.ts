@@ -3,8 +3,15 @@
  * fused path from logits. Policy: defaults, validation and errors live here; the formulas are written
  * down in native/include/unigap/dpo.h.
  */
+import { assertIsaUsable } from '../backend.js';
 import { InvalidTypeError, InvalidValueError, ShapeMismatchError } from '../errors.js';
 import { loadNative } from '../native.js';
+import {
+  prepareLogprobsCall,
+  type LogitsInput,
+  type LogprobsInputOptions,
+  type NativeLogprobsCall,
+} from './logprobs.js';
 import { checkOptions, describe, requireArray, requireEnum, requireNumber } from '../validate.js';
 
 /** TRL's loss types (DPOConfig.loss_type). */
@@ -113,9 +120,22 @@ export interface NativeDpoArgs {
   scalars: Float64Array;
 }
 
+/** Outputs of the fused path that dpoLoss does not have. */
+export interface NativeDpoFusedOut {
+  gradOut: Float32Array | Uint16Array | null;
+  policyChosen: Float64Array;
+  policyRejected: Float64Array;
+  chosenTokens: Int32Array;
+  rejectedTokens: Int32Array;
+  /** [logits/chosen, logits/rejected, entropy, token accuracy, chosen tokens, rejected tokens] */
+  metrics: Float64Array;
+}
+
 declare module '../native.js' {
   interface NativeBinding {
     dpoLoss(args: NativeDpoArgs): void;
+    dpoFromLogits(call: NativeLogprobsCall, args: NativeDpoArgs, out: NativeDpoFusedOut): void;
+    dpoFromLogitsAsync(call: NativeLogprobsCall, args: NativeDpoArgs, out: NativeDpoFusedOut): Promise<void>;
   }
 }
 
@@ -322,4 +342,201 @@ export function dpoLoss(inputs: DpoInputs, options?: DpoLossOptions): DpoLossRes
     ...out,
   });
   return wrapDpoResult(out);
+}
+
+// ------------------------------------------------------------------------------ fused from logits
+
+/** Options of {@link dpoLossFromLogits}: how to read the logits (as scoreLogprobs), the DPO options, the references. */
+export interface DpoFromLogitsOptions extends LogprobsInputOptions, DpoLossOptions {
+  /** Precomputed reference log-probs (B each, pair order); required unless `referenceFree`. */
+  referenceChosen?: Floats;
+  referenceRejected?: Floats;
+  /** Reference log-probs taken as 0. Default false. */
+  referenceFree?: boolean;
+  /** Compute d(loss)/d(logits) (the second pass). Default true. */
+  gradient?: boolean;
+  /** Write the gradient over the logits (the result's `gradient` is then the logits array). Default false. */
+  inPlace?: boolean;
+}
+
+/** TRL's logged metrics that need the logits. */
+export interface DpoLogitMetrics {
+  /** Mean raw logit over the chosen completion tokens (TRL logits/chosen); 0 when there are none. */
+  logitsChosen: number;
+  /** Same over the rejected completion tokens (TRL logits/rejected). */
+  logitsRejected: number;
+  /** Mean token entropy over every completion token of the 2B sequences (TRL entropy). */
+  entropy: number;
+  /** Share of chosen completion tokens whose argmax is the label (TRL mean_token_accuracy). */
+  tokenAccuracy: number;
+  /** Completion tokens counted, chosen and rejected. */
+  chosenTokens: number;
+  rejectedTokens: number;
+}
+
+export interface DpoFromLogitsResult extends DpoLossResult {
+  /** Policy log-probs (sums over completion tokens) of each pair's chosen / rejected sequence. */
+  policyChosen: Float64Array;
+  policyRejected: Float64Array;
+  /** Completion-token counts per sequence (what ipo / sigmoid_norm / sft normalise by). */
+  chosenTokens: Int32Array;
+  rejectedTokens: Int32Array;
+  /** d(loss)/d(logits), the logits' shape and type (the logits array itself with inPlace); absent with gradient: false. */
+  gradient?: Float32Array | Uint16Array;
+  metrics: DpoLogitMetrics;
+}
+
+const LOGPROBS_INPUT_KEYS = ['dtype', 'shape', 'offsets', 'shift', 'ignoreIndex', 'mask', 'temperature'] as const;
+const FUSED_KEYS = [
+  ...LOGPROBS_INPUT_KEYS,
+  ...OPTION_KEYS,
+  'referenceChosen',
+  'referenceRejected',
+  'referenceFree',
+  'gradient',
+  'inPlace',
+] as const;
+
+interface PreparedFused {
+  call: NativeLogprobsCall;
+  args: NativeDpoArgs;
+  out: NativeDpoFusedOut;
+  pairs: ReturnType<typeof allocDpoOutputs>;
+}
+
+function prepareFused(fn: string, logits: unknown, labels: unknown, options: DpoFromLogitsOptions | undefined) {
+  const o = checkOptions(fn, options, FUSED_KEYS);
+  const lpOpts: Record<string, unknown> = {};
+  for (const k of LOGPROBS_INPUT_KEYS) if (o[k] !== undefined) lpOpts[k] = o[k];
+  // Shared normalization of the logits / labels / grouping with scoreLogprobs (validated, typed errors).
+  const p = prepareLogprobsCall(fn, logits, labels, { ...(lpOpts as LogprobsInputOptions), mode: 'forward' });
+  if (p.nSeq < 2 || p.nSeq % 2 !== 0)
+    throw new ShapeMismatchError(
+      `${fn}: the logits must hold 2B sequences ([chosen; rejected], B >= 1), got ${p.nSeq} sequence(s)`,
+    );
+  const B = p.nSeq / 2;
+  const refFree = o.referenceFree === undefined ? false : o.referenceFree;
+  if (typeof refFree !== 'boolean')
+    throw new InvalidTypeError(`${fn}: referenceFree must be a boolean, got ${describe(refFree)}`);
+  let rc: Float64Array | undefined;
+  let rr: Float64Array | undefined;
+  if (!refFree) {
+    if (o.referenceChosen === undefined || o.referenceRejected === undefined)
+      throw new InvalidTypeError(
+        `${fn}: referenceChosen and referenceRejected (precomputed reference log-probs) are required (or pass referenceFree: true)`,
+      );
+    const a = requireArray<Floats>(fn, 'referenceChosen', o.referenceChosen, [Float32Array, Float64Array]);
+    const b = requireArray<Floats>(fn, 'referenceRejected', o.referenceRejected, [Float32Array, Float64Array]);
+    if (a.length !== B)
+      throw new ShapeMismatchError(`${fn}: referenceChosen has ${a.length} elements, expected B = ${B} (nSeq / 2)`);
+    if (b.length !== B)
+      throw new ShapeMismatchError(`${fn}: referenceRejected has ${b.length} elements, expected B = ${B} (nSeq / 2)`);
+    rc = toF64(a);
+    rr = toF64(b);
+  }
+  const dpoOpts: DpoLossOptions = {};
+  for (const k of OPTION_KEYS) if (o[k] !== undefined) (dpoOpts as Record<string, unknown>)[k] = o[k];
+  const opts = resolveDpoOptions(fn, dpoOpts, B);
+  const wantGrad = o.gradient === undefined ? true : o.gradient;
+  if (typeof wantGrad !== 'boolean')
+    throw new InvalidTypeError(`${fn}: gradient must be a boolean, got ${describe(wantGrad)}`);
+  const inPlace = o.inPlace === undefined ? false : o.inPlace;
+  if (typeof inPlace !== 'boolean')
+    throw new InvalidTypeError(`${fn}: inPlace must be a boolean, got ${describe(inPlace)}`);
+  if (inPlace && !wantGrad) throw new InvalidValueError(`${fn}: inPlace needs gradient: true`);
+  const data = p.call.logits;
+  const gradOut = !wantGrad
+    ? null
+    : inPlace
+      ? data
+      : data instanceof Float32Array
+        ? new Float32Array(data.length)
+        : new Uint16Array(data.length);
+  // The fused core keeps its own O(N) scratch: drop the forward outputs the logprobs call allocated.
+  const call: NativeLogprobsCall = {
+    ...p.call,
+    tokenLogp: null,
+    tokenEntropy: null,
+    tokenCorrect: null,
+    tokenLse: null,
+    seqSum: null,
+    seqCount: null,
+    seqMean: null,
+    seqLogitSum: null,
+  };
+  const pairs = allocDpoOutputs(B);
+  const args: NativeDpoArgs = {
+    referenceChosen: rc,
+    referenceRejected: rr,
+    weights: opts.weights,
+    ...opts.native,
+    ...pairs,
+  };
+  const out: NativeDpoFusedOut = {
+    gradOut,
+    policyChosen: new Float64Array(B).fill(NaN),
+    policyRejected: new Float64Array(B).fill(NaN),
+    chosenTokens: new Int32Array(B).fill(-1),
+    rejectedTokens: new Int32Array(B).fill(-1),
+    metrics: new Float64Array(6).fill(NaN),
+  };
+  return { call, args, out, pairs } satisfies PreparedFused;
+}
+
+function fusedResult(p: PreparedFused): DpoFromLogitsResult {
+  const m = p.out.metrics;
+  const r: DpoFromLogitsResult = {
+    ...wrapDpoResult(p.pairs),
+    policyChosen: p.out.policyChosen,
+    policyRejected: p.out.policyRejected,
+    chosenTokens: p.out.chosenTokens,
+    rejectedTokens: p.out.rejectedTokens,
+    metrics: {
+      logitsChosen: m[0],
+      logitsRejected: m[1],
+      entropy: m[2],
+      tokenAccuracy: m[3],
+      chosenTokens: m[4],
+      rejectedTokens: m[5],
+    },
+  };
+  if (p.out.gradOut) r.gradient = p.out.gradOut;
+  return r;
+}
+
+/**
+ * DPO straight from the policy's logits, fused: logits of the concatenated batch [chosen; rejected]
+ * (2B sequences, laid out as scoreLogprobs takes them: `shape` [2B, T, V] or `offsets`; any of f32 /
+ * bf16 / f16), labels, and precomputed reference log-probs → everything dpoLoss returns, the policy
+ * log-probs and counts, TRL's logit metrics and d(loss)/d(logits), in two passes over the logits
+ * (pass 1: log-probs and LSE; pass 2: the gradient from the kept LSE).
+ *
+ * @example
+ * const r = dpoLossFromLogits(logits, labels, {
+ *   shape: [2 * B, T, V], shift: true, referenceChosen, referenceRejected, beta: 0.1,
+ *   lossType: ['sigmoid', 'sft'], lossWeights: [1, 1],
+ * });
+ * r.loss; r.gradient; r.metrics.tokenAccuracy;
+ */
+export function dpoLossFromLogits(
+  logits: LogitsInput,
+  labels: Int32Array,
+  options?: DpoFromLogitsOptions,
+): DpoFromLogitsResult {
+  const p = prepareFused('dpoLossFromLogits', logits, labels, options);
+  assertIsaUsable();
+  loadNative().dpoFromLogits(p.call, p.args, p.out);
+  return fusedResult(p);
+}
+
+/** {@link dpoLossFromLogits} off the main thread; keeps its inputs alive until the Promise settles. */
+export async function dpoLossFromLogitsAsync(
+  logits: LogitsInput,
+  labels: Int32Array,
+  options?: DpoFromLogitsOptions,
+): Promise<DpoFromLogitsResult> {
+  const p = prepareFused('dpoLossFromLogitsAsync', logits, labels, options);
+  assertIsaUsable();
+  await loadNative().dpoFromLogitsAsync(p.call, p.args, p.out);
+  return fusedResult(p);
 }

@@ -6,6 +6,8 @@
 
 #include "harness.h"
 #include "unigap/dpo.h"
+#include "unigap/half.h"
+#include "unigap/logprobs.h"
 
 namespace {
 
@@ -190,4 +192,151 @@ UNIGAP_TEST("dpo/bad_arguments") {
   b = a;
   b.reference_rejected = nullptr;  // one reference without the other
   CHECK(unigap_dpo_loss(&b) == UNIGAP_STATUS_INVALID_ARGUMENT);
+}
+
+// Fused (unigap_dpo_from_logits) vs composed (forward -> unigap_dpo_loss -> backward) on every tier
+// the CPU has and every logits dtype, with in-place and an odd vocabulary.
+UNIGAP_TEST("dpo/fused_equals_composed_every_tier") {
+  const int64_t B = 3, T = 7, V = 53, S = 2 * B, N = S * T;
+  std::vector<float> vals(static_cast<size_t>(N * V));
+  for (float &v : vals) v = harness::normal(0, 3);
+  std::vector<int32_t> labels(N);
+  for (int64_t s = 0; s < S; s++)
+    for (int64_t t = 0; t < T; t++)
+      labels[s * T + t] = t < 1 + s % 3 ? -100 : static_cast<int32_t>(harness::uniform(0, V - 1));
+  std::vector<int64_t> offsets(S + 1);
+  for (int64_t s = 0; s <= S; s++) offsets[s] = s * T;
+  std::vector<double> qc(B), qr(B);
+  for (int64_t i = 0; i < B; i++) {
+    qc[i] = harness::normal(-20, 3);
+    qr[i] = harness::normal(-20, 3);
+  }
+  int32_t types[2] = {UNIGAP_DPO_SIGMOID, UNIGAP_DPO_SFT};
+  double lw[2] = {1.0, 0.5};
+  const unigap_isa best = unigap_isa_best();
+  for (int tier = 0; tier <= best; tier++) {
+    CHECK(unigap_isa_set(static_cast<unigap_isa>(tier)) == UNIGAP_STATUS_OK);
+    for (int dt : {UNIGAP_DTYPE_F32, UNIGAP_DTYPE_BF16, UNIGAP_DTYPE_F16}) {
+      const size_t esz = dt == UNIGAP_DTYPE_F32 ? 4 : 2;
+      std::vector<uint8_t> logits(vals.size() * esz);
+      for (size_t i = 0; i < vals.size(); i++) {
+        if (dt == UNIGAP_DTYPE_F32)
+          std::memcpy(&logits[i * 4], &vals[i], 4);
+        else {
+          uint16_t h = dt == UNIGAP_DTYPE_BF16 ? unigap_f32_to_bf16(vals[i]) : unigap_f32_to_f16(vals[i]);
+          std::memcpy(&logits[i * 2], &h, 2);
+        }
+      }
+      unigap_logprobs_args lp{};
+      lp.logits = logits.data();
+      lp.dtype = static_cast<unigap_dtype>(dt);
+      lp.n_tokens = N;
+      lp.vocab = V;
+      lp.labels = labels.data();
+      lp.ignore_index = -100;
+      lp.offsets = offsets.data();
+      lp.n_seq = S;
+      lp.shift = 1;
+      lp.temperature = 1.0f;
+      // composed
+      std::vector<float> lse(N), sum(S);
+      std::vector<int32_t> cnt(S);
+      unigap_logprobs_args f = lp;
+      f.token_lse = lse.data();
+      f.seq_sum = sum.data();
+      f.seq_count = cnt.data();
+      CHECK(unigap_logprobs_forward(&f) == UNIGAP_STATUS_OK);
+      std::vector<double> pc(B), pr(B), gc(B, NAN), gr(B, NAN);
+      std::vector<int32_t> nc(cnt.begin(), cnt.begin() + B), nr(cnt.begin() + B, cnt.end());
+      for (int64_t i = 0; i < B; i++) {
+        pc[i] = sum[i];
+        pr[i] = sum[B + i];
+      }
+      unigap_dpo_args d{};
+      d.n_pairs = B;
+      d.policy_chosen = pc.data();
+      d.policy_rejected = pr.data();
+      d.reference_chosen = qc.data();
+      d.reference_rejected = qr.data();
+      d.chosen_tokens = nc.data();
+      d.rejected_tokens = nr.data();
+      d.n_losses = 2;
+      d.loss_types = types;
+      d.loss_weights = lw;
+      d.beta = 0.2;
+      d.discopop_tau = 0.05;
+      d.alpha = 1;
+      double loss_c = NAN;
+      d.loss = &loss_c;
+      d.grad_chosen = gc.data();
+      d.grad_rejected = gr.data();
+      CHECK(unigap_dpo_loss(&d) == UNIGAP_STATUS_OK);
+      std::vector<float> gseq(S);
+      for (int64_t i = 0; i < B; i++) {
+        gseq[i] = static_cast<float>(gc[i]);
+        gseq[B + i] = static_cast<float>(gr[i]);
+      }
+      std::vector<uint8_t> grad_c(logits.size(), 0xFF);
+      unigap_logprobs_grad g{};
+      g.grad_seq = gseq.data();
+      g.token_lse = lse.data();
+      g.grad_out = grad_c.data();
+      CHECK(unigap_logprobs_backward(&f, &g) == UNIGAP_STATUS_OK);
+      // fused, in place on a copy of the logits
+      std::vector<uint8_t> inplace = logits;
+      unigap_logprobs_args lf = lp;
+      lf.logits = inplace.data();
+      unigap_dpo_args e = d;
+      e.policy_chosen = e.policy_rejected = nullptr;
+      e.chosen_tokens = e.rejected_tokens = nullptr;
+      double loss_f = NAN;
+      std::vector<double> fc(B, NAN), fr(B, NAN);
+      e.loss = &loss_f;
+      e.grad_chosen = fc.data();
+      e.grad_rejected = fr.data();
+      unigap_dpo_logit_metrics m{};
+      CHECK(unigap_dpo_from_logits(&lf, &e, inplace.data(), nullptr, nullptr, nullptr, nullptr, &m) ==
+            UNIGAP_STATUS_OK);
+      CHECK_CLOSE(loss_f, loss_c, 1e-12, 1e-14);
+      for (int64_t i = 0; i < B; i++) {
+        CHECK_CLOSE(fc[i], gc[i], 1e-12, 1e-15);
+        CHECK_CLOSE(fr[i], gr[i], 1e-12, 1e-15);
+      }
+      bool same = true;
+      for (int64_t i = 0; i < N * V; i++) {
+        float a, b;
+        if (dt == UNIGAP_DTYPE_F32) {
+          std::memcpy(&a, &inplace[i * 4], 4);
+          std::memcpy(&b, &grad_c[i * 4], 4);
+        } else {
+          uint16_t ha, hb;
+          std::memcpy(&ha, &inplace[i * 2], 2);
+          std::memcpy(&hb, &grad_c[i * 2], 2);
+          a = dt == UNIGAP_DTYPE_BF16 ? unigap_bf16_to_f32(ha) : unigap_f16_to_f32(ha);
+          b = dt == UNIGAP_DTYPE_BF16 ? unigap_bf16_to_f32(hb) : unigap_f16_to_f32(hb);
+        }
+        same &= harness::close(a, b, dt == UNIGAP_DTYPE_F32 ? 1e-6 : 1e-2, 1e-9);
+      }
+      CHECK(same);
+      CHECK(m.chosen_token_total > 0 && m.rejected_token_total > 0);
+      CHECK(m.token_accuracy >= 0 && m.token_accuracy <= 1 && m.entropy > 0);
+    }
+  }
+  unigap_isa_set(best);
+  // Shape and option errors come back as statuses.
+  unigap_logprobs_args lp{};
+  lp.n_seq = 3;
+  lp.offsets = offsets.data();
+  unigap_dpo_args d{};
+  d.n_pairs = 1;
+  d.n_losses = 1;
+  d.loss_types = types;
+  d.beta = 0.1;
+  d.discopop_tau = 0.05;
+  CHECK(unigap_dpo_from_logits(&lp, &d, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr) ==
+        UNIGAP_STATUS_SHAPE_MISMATCH);
+  lp.n_seq = 2;
+  d.beta = -1;
+  CHECK(unigap_dpo_from_logits(&lp, &d, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr) ==
+        UNIGAP_STATUS_INVALID_ARGUMENT);
 }
