@@ -217,7 +217,10 @@ describe.each(tiers)('similarity on tier %s', (tier) => {
       const q = intEmb(n, d, 'f32', 5);
       const c = intEmb(n, d, 'f16');
       // Duplicate candidates make exact ties with the own candidate: they count for the query.
-      if (n > 3) (c.e.data.copyWithin(0, d, 2 * d), c.ref.copyWithin(0, d, 2 * d));
+      if (n > 3) {
+        c.e.data.copyWithin(0, d, 2 * d);
+        c.ref.copyWithin(0, d, 2 * d);
+      }
       for (const normalize of [false, true]) {
         const got = retrievalRanks(q.e, c.e, { normalize });
         const want = ranksRef(q.ref, c.ref, n, d, normalize);
