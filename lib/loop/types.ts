@@ -107,7 +107,36 @@ export interface LoopConfig {
   corrupt: number;
   /** Self-judgment question template ({prompt} is replaced). */
   question: string;
+  // --- added by lib/loop (defaults in DEFAULT_LOOP_CONFIG, lib/loop/config.ts) ---
+  /** Training sequences per mini-batch (DPO: pairs per mini-batch). Default 16. */
+  batchSize: number;
+  /** DPO pairing: per prompt the most confident accepted vs the least confident rejected ('best-worst', default) or every accepted x rejected ('all'). */
+  pairing: Pairing;
+  /** c-sft / c-dpo: first round whose replay re-judges the discard pool (>= 1). Default 2. */
+  triggerRound: number;
+  /** clo: share of the prompts (easiest first, by own pass rate) the pool starts with, in (0, 1]. Default 0.3. */
+  cloStartFraction: number;
+  /** clo: the pool grows when its pass rate (self-accept rate) reaches this, in [0, 1]. Default 0.6. */
+  cloThreshold: number;
+  /** clo: share of all prompts added at each expansion, in (0, 1]. Default 0.2. */
+  cloGrowth: number;
+  /** Co-degradation guard (needs an external judge). Default: on when a judge is given. */
+  guard: boolean;
+  /** Guard: how far (absolute, in [0, 1]) external accuracy may fall below the best round's. Default 0.05. */
+  guardTolerance: number;
+  /**
+   * Guard: a fall counts only when the upper end of the current rate's Wilson bound at this z is still
+   * more than guardTolerance below the best round (small probe sets are noisy); 0 compares the plain
+   * rates. >= 0. Default 1.645 (one-sided 95 %).
+   */
+  guardZ: number;
+  /** Re-threshold the self-judgment: accept iff pYes >= this; null keeps the model's own verdict. Default null. */
+  acceptThreshold: number | null;
+  /** Images per probe prompt (null: samplesPerPrompt). Default null. */
+  probeSamples: number | null;
 }
+
+export type Pairing = 'best-worst' | 'all';
 
 /** Counts behind a rate, so every rate can carry an interval. */
 export interface Rate {
@@ -162,4 +191,20 @@ export interface RunResult {
   rounds: RoundMetrics[];
   guardEvents: { round: number; reason: string; rolledBackTo: number }[];
   stoppedEarly: boolean;
+}
+
+// --- added by lib/loop: the judged samples every metric and data builder works on ---
+
+/** One of the model's own images with its self-judgment and (when a judge is given) the external verdict. */
+export interface JudgedSample {
+  image: GeneratedImage;
+  judgment: Judgment;
+  /** The external judge's verdict (true: the image is right). Evaluation only, never training. */
+  external?: boolean;
+}
+
+/** The N judged samples of one prompt. */
+export interface PromptSamples {
+  prompt: Prompt;
+  samples: JudgedSample[];
 }

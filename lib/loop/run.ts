@@ -1,0 +1,289 @@
+/**
+ * runSelfImprovement: the self-improvement loop (paper.md Algorithms 1 and 2, v1 CLO).
+ *
+ * Round 0 samples N images for every training prompt with the base model, self-judges them (and, with
+ * an external judge, verifies them and the probe set): the baseline metrics, and the data the strategy
+ * starts from. Each round r >= 1 then: builds the round's training data (lib/loop/curriculum.ts), trains
+ * (lib/loop/train.ts: SFT or DPO through unigap's kernels), re-samples and re-judges every training prompt
+ * with the new weights (the round's metrics and the next round's fresh samples), evaluates the probe
+ * set, runs the co-degradation guard and commits the round to the run directory.
+ *
+ * All randomness comes from seeds derived from (config.seed, round, purpose): a resumed run ends exactly
+ * where an uninterrupted one does.
+ */
+import { InvalidTypeError, InvalidValueError } from '../errors.js';
+import { checkOptions, describe } from '../validate.js';
+import { checkImages, checkJudge, checkJudgment, checkModel, checkVerdict } from './adapter.js';
+import { resolveConfig } from './config.js';
+import { initPool, roundData, type PoolState } from './curriculum.js';
+import { guardCheck, type GuardObservation } from './guard.js';
+import { acceptRate, externalMetrics, nonunifiedScore } from './metrics.js';
+import { deriveSeed } from './rng.js';
+import { RunDir, promptsDigest, type BestRound, type LoopState, type RunIdentity } from './state.js';
+import { trainRound, type TrainStats } from './train.js';
+import type {
+  ExternalJudge,
+  LoopConfig,
+  LoopEvent,
+  ModelState,
+  Prompt,
+  PromptSamples,
+  RoundMetrics,
+  RunOptions,
+  RunResult,
+  UnifiedModel,
+} from './types.js';
+
+const FN = 'runSelfImprovement';
+export const RUN_OPTION_KEYS = [
+  'model',
+  'judge',
+  'trainPrompts',
+  'probePrompts',
+  'config',
+  'runDir',
+  'resume',
+  'onEvent',
+] as const;
+
+function checkPrompts(name: string, prompts: unknown, allowEmpty: boolean): Prompt[] {
+  if (!Array.isArray(prompts))
+    throw new InvalidTypeError(`${FN}: ${name} must be an array of prompts, got ${describe(prompts)}`);
+  if (!allowEmpty && prompts.length === 0) throw new InvalidValueError(`${FN}: ${name} is empty`);
+  const seen = new Set<string>();
+  prompts.forEach((p: Prompt, i) => {
+    if (!p || typeof p.id !== 'string' || typeof p.text !== 'string' || typeof p.category !== 'string')
+      throw new InvalidTypeError(`${FN}: ${name}[${i}] must be {id, text, category} strings`);
+    if (seen.has(p.id)) throw new InvalidValueError(`${FN}: ${name} has the id '${p.id}' twice`);
+    seen.add(p.id);
+  });
+  return prompts;
+}
+
+/** Everything the round functions share. */
+interface Ctx {
+  model: UnifiedModel;
+  judge?: ExternalJudge;
+  config: LoopConfig;
+  train: Prompt[];
+  probe: Prompt[];
+  emit: (e: LoopEvent) => void;
+}
+
+/** Sample n images per prompt with the current weights, self-judge them and (with a judge) verify them. */
+async function sampleAndJudge(
+  ctx: Ctx,
+  prompts: readonly Prompt[],
+  n: number,
+  round: number,
+  purpose: string,
+  progress: boolean,
+): Promise<PromptSamples[]> {
+  const { model, judge, config } = ctx;
+  const out: PromptSamples[] = [];
+  const total = prompts.length * n;
+  let done = 0;
+  for (const prompt of prompts) {
+    const seed = deriveSeed(config.seed, round, `${purpose}:${prompt.id}`);
+    const images = checkImages(
+      await model.generate(prompt, n, { temperature: config.temperature, seed }),
+      n,
+      model.vocabSize,
+      prompt,
+    );
+    const question = config.question.split('{prompt}').join(prompt.text);
+    const samples: PromptSamples['samples'] = [];
+    for (const image of images) {
+      const j = checkJudgment(await model.judge(prompt, image, question), prompt);
+      const accept = config.acceptThreshold === null ? j.accept : j.pYes >= config.acceptThreshold;
+      const s: PromptSamples['samples'][number] = { image, judgment: { pYes: j.pYes, accept } };
+      if (judge) s.external = checkVerdict(await judge.verify(prompt, image), prompt);
+      samples.push(s);
+    }
+    out.push({ prompt, samples });
+    done += n;
+    if (progress) ctx.emit({ type: 'samples-judged', round, done, total });
+  }
+  return out;
+}
+
+function roundMetrics(
+  ctx: Ctx,
+  round: number,
+  evalSamples: PromptSamples[],
+  probe: PromptSamples[] | null,
+  stats: TrainStats,
+  pool: PoolState,
+): RoundMetrics {
+  const { config } = ctx;
+  const m: RoundMetrics = {
+    round,
+    strategy: config.strategy,
+    nonunified: nonunifiedScore(evalSamples),
+    acceptRate: acceptRate(evalSamples),
+    train: {
+      sftExamples: stats.sftExamples,
+      dpoPairs: stats.dpoPairs,
+      meanLoss: stats.meanLoss,
+      trainingPrompts: stats.trainingPrompts,
+      discardPool: config.strategy === 'clo' ? ctx.train.length - pool.active.length : pool.discard.length,
+    },
+  };
+  if (ctx.judge) m.external = externalMetrics(evalSamples);
+  if (probe) {
+    const e = externalMetrics(probe);
+    const nu = nonunifiedScore(probe);
+    m.probe = {
+      generationAccuracy: e.generationAccuracy,
+      understandingAccuracy: e.understandingAccuracy,
+      nonunified: { value: nu.value, count: nu.count, total: nu.total },
+    };
+  }
+  return m;
+}
+
+/** The guard's view of a round: the probe set when there is one, else the training samples. */
+function observe(round: number, m: RoundMetrics): GuardObservation | null {
+  if (m.probe)
+    return {
+      round,
+      generationAccuracy: m.probe.generationAccuracy,
+      understandingAccuracy: m.probe.understandingAccuracy,
+      unification: 1 - m.probe.nonunified.value,
+    };
+  if (m.external)
+    return {
+      round,
+      generationAccuracy: m.external.generationAccuracy,
+      understandingAccuracy: m.external.understandingAccuracy,
+      unification: 1 - m.nonunified.value,
+    };
+  return null;
+}
+
+const NO_TRAINING: TrainStats = { sftExamples: 0, dpoPairs: 0, meanLoss: 0, trainingPrompts: 0, steps: 0 };
+
+/**
+ * Run (or, with `resume`, continue) the self-improvement loop. Returns every round's metrics (round 0
+ * is the baseline), the guard's interventions and whether the run stopped early. The model is left
+ * with the final weights (after a guard trip: the best round's).
+ */
+export async function runSelfImprovement(options: RunOptions): Promise<RunResult> {
+  if (!options || typeof options !== 'object')
+    throw new InvalidTypeError(`${FN}: options must be an object, got ${describe(options)}`);
+  const o = checkOptions(FN, options, RUN_OPTION_KEYS);
+  const model = checkModel(o.model);
+  const judge = o.judge === undefined ? undefined : checkJudge(o.judge);
+  const train = checkPrompts('trainPrompts', o.trainPrompts, false);
+  const probe = checkPrompts('probePrompts', o.probePrompts ?? [], true);
+  const trainIds = new Set(train.map((p) => p.id));
+  const overlap = probe.filter((p) => trainIds.has(p.id)).map((p) => p.id);
+  if (overlap.length)
+    throw new InvalidValueError(
+      `${FN}: probePrompts must be held out from trainPrompts (shared ids: ${overlap.slice(0, 5).join(', ')}${overlap.length > 5 ? ', ...' : ''})`,
+    );
+  if (o.onEvent !== undefined && typeof o.onEvent !== 'function')
+    throw new InvalidTypeError(`${FN}: onEvent must be a function, got ${describe(o.onEvent)}`);
+  if (o.runDir !== undefined && typeof o.runDir !== 'string')
+    throw new InvalidTypeError(`${FN}: runDir must be a string, got ${describe(o.runDir)}`);
+  if (o.resume && !o.runDir) throw new InvalidValueError(`${FN}: resume needs runDir`);
+  const config = resolveConfig(o.config, judge !== undefined);
+  const ctx: Ctx = { model, judge, config, train, probe, emit: (e) => o.onEvent?.(e) };
+  const probeN = config.probeSamples ?? config.samplesPerPrompt;
+  const useProbe = judge !== undefined && probe.length > 0;
+
+  const identity: RunIdentity = {
+    model: model.name,
+    vocabSize: model.vocabSize,
+    trainPrompts: promptsDigest(train),
+    probePrompts: promptsDigest(probe),
+  };
+  const dir = o.runDir ? new RunDir(o.runDir) : null;
+  let state: LoopState | null = null;
+  let metrics: RoundMetrics[] = [];
+  if (dir) {
+    if (o.resume) {
+      const started = await dir.checkConfig(config, identity);
+      if (started && (await dir.hasCommit())) {
+        const loaded = await dir.load(new Map(train.map((p) => [p.id, p])));
+        model.restore(loaded.weights);
+        state = loaded.state;
+        metrics = loaded.metrics;
+      } else if (!started) await dir.create(config, identity);
+    } else {
+      if ((await dir.hasCommit()) || (await dir.checkConfig(config, identity).catch(() => true)))
+        throw new InvalidValueError(
+          `${FN}: ${o.runDir} already holds a run; pass resume: true to continue it, or use an empty directory`,
+        );
+      await dir.create(config, identity);
+    }
+  }
+
+  // Best weights for rollback when there is no run directory (with one, the best checkpoint is on disk).
+  let bestWeights: ModelState | null = null;
+  const commit = async (s: LoopState, checkpointRound: number, weights: ModelState | null) => {
+    if (!dir) return;
+    if (weights) await dir.writeCheckpoint(s.round, weights);
+    await dir.commit(s, metrics, checkpointRound);
+  };
+  const noteBest = (prev: BestRound | null, next: BestRound, weights: () => ModelState) => {
+    if (!dir && (!prev || prev.round !== next.round)) bestWeights = weights();
+  };
+
+  if (!state) {
+    ctx.emit({ type: 'round-start', round: 0, rounds: config.rounds });
+    const evalSamples = await sampleAndJudge(ctx, train, config.samplesPerPrompt, 0, 'sample', true);
+    const probeSamples = useProbe ? await sampleAndJudge(ctx, probe, probeN, 0, 'probe', false) : null;
+    const pool = initPool(config, evalSamples);
+    const m = roundMetrics(ctx, 0, evalSamples, probeSamples, NO_TRAINING, pool);
+    let best: BestRound | null = null;
+    const obs = observe(0, m);
+    if (config.guard && obs) {
+      best = guardCheck(null, obs, config.guardTolerance, config.guardZ).best;
+      m.guard = { tripped: false };
+    }
+    const weights = model.snapshot();
+    if (best) noteBest(null, best, () => weights);
+    metrics.push(m);
+    state = { round: 0, pool, evalSamples, best, guardEvents: [], stoppedEarly: false };
+    await commit(state, 0, weights);
+    ctx.emit({ type: 'round-end', round: 0, metrics: m });
+  }
+
+  for (let round = state.round + 1; round <= config.rounds && !state.stoppedEarly; round++) {
+    ctx.emit({ type: 'round-start', round, rounds: config.rounds });
+    const rd = roundData(config, state.pool, round, state.evalSamples);
+    const stats = await trainRound(model, rd.data, config, round, ctx.emit);
+    const evalSamples = await sampleAndJudge(ctx, train, config.samplesPerPrompt, round, 'sample', true);
+    const probeSamples = useProbe ? await sampleAndJudge(ctx, probe, probeN, round, 'probe', false) : null;
+    const m = roundMetrics(ctx, round, evalSamples, probeSamples, stats, rd.pool);
+    const next: LoopState = { ...state, round, pool: rd.pool, evalSamples };
+    let weights: ModelState | null = model.snapshot();
+    let checkpointRound = round;
+    const obs = observe(round, m);
+    if (config.guard && obs) {
+      const d = guardCheck(state.best, obs, config.guardTolerance, config.guardZ);
+      m.guard = d.tripped ? { tripped: true, reason: d.reason } : { tripped: false };
+      if (d.tripped) {
+        const to = state.best!.round;
+        const restored = dir ? await dir.loadRound(to) : bestWeights;
+        if (!restored) throw new Error(`internal: no weights of the best round ${to}`);
+        model.restore(restored);
+        next.guardEvents = [...state.guardEvents, { round, reason: d.reason!, rolledBackTo: to }];
+        next.stoppedEarly = true;
+        weights = null;
+        checkpointRound = to;
+        ctx.emit({ type: 'guard', round, reason: d.reason!, rolledBackTo: to });
+      } else {
+        const snap = weights;
+        noteBest(state.best, d.best, () => snap);
+        next.best = d.best;
+      }
+    }
+    metrics.push(m);
+    await commit(next, checkpointRound, weights);
+    state = next;
+    ctx.emit({ type: 'round-end', round, metrics: m });
+  }
+  return { config, rounds: metrics, guardEvents: state.guardEvents, stoppedEarly: state.stoppedEarly };
+}

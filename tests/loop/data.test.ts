@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+
+import { initPool, rankByPassRate, roundData } from '../../lib/loop/curriculum.js';
+import { DEFAULT_LOOP_CONFIG } from '../../lib/loop/config.js';
+import { buildDpoPairs, buildSftSet, corruptJudgments, discardPool } from '../../lib/loop/data.js';
+import type { LoopConfig, PromptSamples } from '../../lib/loop/types.js';
+import { ps } from './fixtures.js';
+
+const data = [
+  ps('a', 'color', [
+    [0.9, true],
+    [0.95, true],
+    [0.2, false],
+    [0.1, false],
+  ]),
+  ps('b', 'color', [
+    [0.4, false],
+    [0.6, true],
+  ]),
+  ps('c', 'shape', [
+    [0.3, false],
+    [0.05, false],
+  ]),
+  ps('d', 'shape', [[0.7, true]]),
+];
+const tok = (d: PromptSamples, i: number) => d.samples[i].image.tokens;
+
+describe('data', () => {
+  it('SFT set is every self-accepted sample', () => {
+    const s = buildSftSet(data);
+    expect(s.map((e) => [e.prompt.id, e.tokens[0]])).toEqual([
+      ['a', 0],
+      ['a', 1],
+      ['b', 1],
+      ['d', 0],
+    ]);
+  });
+
+  it('DPO best-worst pairs: most confident accepted vs least confident rejected', () => {
+    const p = buildDpoPairs(data);
+    expect(p.length).toBe(2); // c has no accepted, d no rejected
+    expect(p[0].prompt.id).toBe('a');
+    expect(p[0].chosen).toBe(tok(data[0], 1)); // pYes 0.95
+    expect(p[0].rejected).toBe(tok(data[0], 3)); // pYes 0.1
+    expect([p[0].chosenPYes, p[0].rejectedPYes]).toEqual([0.95, 0.1]);
+    expect(p[1].chosen).toBe(tok(data[1], 1));
+    expect(p[1].rejected).toBe(tok(data[1], 0));
+  });
+
+  it('DPO all pairs: accepted x rejected', () => {
+    const p = buildDpoPairs(data, 'all');
+    expect(p.length).toBe(2 * 2 + 1);
+    expect(p.slice(0, 4).map((x) => [x.chosen[0], x.rejected[0]])).toEqual([
+      [0, 2],
+      [0, 3],
+      [1, 2],
+      [1, 3],
+    ]);
+  });
+
+  it('discard pool: prompts with no accepted sample', () => {
+    expect(discardPool(data)).toEqual(['c']);
+  });
+
+  it('corruption flips exactly round(share * n), deterministically by seed, without touching the input', () => {
+    const n = data.reduce((k, d) => k + d.samples.length, 0); // 9
+    const flips = (c: PromptSamples[]) =>
+      c.flatMap((d, i) => d.samples.map((s, j) => s.judgment.accept !== data[i].samples[j].judgment.accept));
+    const c1 = corruptJudgments(data, 0.5, 7, 1);
+    expect(flips(c1).filter(Boolean).length).toBe(Math.round(0.5 * n));
+    expect(flips(corruptJudgments(data, 0.5, 7, 1))).toEqual(flips(c1));
+    expect(flips(corruptJudgments(data, 0.5, 8, 1))).not.toEqual(flips(c1));
+    expect(flips(corruptJudgments(data, 1, 7, 1)).every(Boolean)).toBe(true);
+    expect(flips(corruptJudgments(data, 0, 7, 1)).some(Boolean)).toBe(false);
+    // pYes follows the flip
+    c1.forEach((d, i) =>
+      d.samples.forEach((s, j) => {
+        const o = data[i].samples[j].judgment;
+        expect(s.judgment.pYes).toBeCloseTo(s.judgment.accept === o.accept ? o.pYes : 1 - o.pYes);
+      }),
+    );
+    expect(data[0].samples[0].judgment).toEqual({ pYes: 0.9, accept: true });
+  });
+});
+
+describe('curricula', () => {
+  const cfg = (over: Partial<LoopConfig>) => ({ ...DEFAULT_LOOP_CONFIG, guard: false, ...over }) as LoopConfig;
+
+  it('sft/dpo: data frozen from round 0, discard pool fixed', () => {
+    const c = cfg({ strategy: 'sft' });
+    const pool = initPool(c, data);
+    expect(pool.frozen.map((d) => d.prompt.id)).toEqual(['a', 'b', 'd']);
+    expect(pool.discard).toEqual(['c']);
+    const later = [...data.slice(0, 2), ps('c', 'shape', [[0.9, true]]), data[3]];
+    const r = roundData(c, pool, 3, later);
+    expect(r.data.map((d) => d.prompt.id)).toEqual(['a', 'b', 'd']);
+    expect(r.pool.discard).toEqual(['c']);
+  });
+
+  it('c-sft: from the trigger round, discard prompts that now pass join training', () => {
+    const c = cfg({ strategy: 'c-sft', triggerRound: 2 });
+    const pool = initPool(c, data);
+    const later = [
+      ...data.slice(0, 2),
+      ps('c', 'shape', [
+        [0.3, false],
+        [0.8, true],
+      ]),
+      data[3],
+    ];
+    const before = roundData(c, pool, 1, later);
+    expect(before.joined).toEqual([]);
+    expect(before.pool.discard).toEqual(['c']);
+    const after = roundData(c, pool, 2, later);
+    expect(after.joined).toEqual(['c']);
+    expect(after.pool.discard).toEqual([]);
+    expect(after.data.map((d) => d.prompt.id)).toEqual(['a', 'b', 'd', 'c']);
+    // the joined prompt trains on its fresh samples
+    expect(buildSftSet(after.data).filter((e) => e.prompt.id === 'c').length).toBe(1);
+  });
+
+  it('clo: starts with the easiest fraction, expands when the pool pass rate crosses the threshold', () => {
+    // pass rates: d 1, a 0.5, b 0.5, c 0
+    expect(rankByPassRate(data)).toEqual(['d', 'a', 'b', 'c']);
+    const c = cfg({ strategy: 'clo', cloStartFraction: 0.25, cloThreshold: 0.75, cloGrowth: 0.5 });
+    const pool = initPool(c, data);
+    expect(pool.active).toEqual(['d']);
+    // pool pass rate 1 >= 0.75: admit ceil(0.5*4) = 2 more, easiest first by current pass rate
+    const r1 = roundData(c, pool, 1, data);
+    expect(r1.joined).toEqual(['a', 'b']);
+    expect(r1.data.map((d) => d.prompt.id)).toEqual(['d', 'a', 'b']);
+    // pool {d,a,b}: 1+2+1 of 1+4+2 accepted = 4/7 < 0.75: no expansion
+    const r2 = roundData(c, r1.pool, 2, data);
+    expect(r2.joined).toEqual([]);
+    expect(r2.pool.active).toEqual(['d', 'a', 'b']);
+    // online: the round trains on the fresh samples it is given
+    const fresh = data.map((d) => (d.prompt.id === 'a' ? ps('a', 'color', [[0.99, true]]) : d));
+    expect(buildSftSet(roundData(c, r1.pool, 2, fresh).data).filter((e) => e.prompt.id === 'a').length).toBe(1);
+  });
+});

@@ -1,0 +1,183 @@
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { ConfigMismatchError, CorruptStateError } from '../../lib/loop/errors.js';
+import { rngFor } from '../../lib/loop/rng.js';
+import { runSelfImprovement } from '../../lib/loop/run.js';
+import type { LoopConfig, LoopEvent, RunResult } from '../../lib/loop/types.js';
+import { cleanTempDirs, opts, tempDir } from './fixtures.js';
+import { ToyModel } from './toy.js';
+
+afterAll(cleanTempDirs);
+
+class Interrupt extends Error {}
+
+/** Run with a fresh model, throwing out of onEvent at event number `at` (a crash mid-round). */
+async function interrupted(config: Partial<LoopConfig>, runDir: string, at: number): Promise<number> {
+  let n = 0;
+  try {
+    await runSelfImprovement(
+      opts(config, {
+        runDir,
+        onEvent: (e: LoopEvent) => {
+          if (n++ === at)
+            throw new Interrupt(`stopped at event ${at} (${e.type}, round ${'round' in e ? e.round : '?'})`);
+        },
+      }),
+    );
+  } catch (e) {
+    if (!(e instanceof Interrupt)) throw e;
+    return n;
+  }
+  return -1;
+}
+
+async function uninterrupted(config: Partial<LoopConfig>): Promise<{ r: RunResult; W: Float32Array; dir: string }> {
+  const dir = await tempDir();
+  const model = new ToyModel();
+  const r = await runSelfImprovement(opts(config, { model, runDir: dir }));
+  return { r, W: model.W, dir };
+}
+
+async function countEvents(config: Partial<LoopConfig>): Promise<number> {
+  let n = 0;
+  await runSelfImprovement(opts(config, { onEvent: () => n++ }));
+  return n;
+}
+
+describe('runs: resume', () => {
+  for (const [strategy, extra] of [
+    ['clo', {}],
+    ['c-dpo', { triggerRound: 2 }],
+    ['dpo', { corrupt: 1, rounds: 10 }],
+  ] as const) {
+    it(`${strategy}: resuming after interruptions at random points ends where the uninterrupted run ends`, async () => {
+      const config: Partial<LoopConfig> = { strategy, rounds: 5, ...extra };
+      const ref = await uninterrupted(config);
+      const total = await countEvents(config);
+      const rand = rngFor(2024, 0, `resume-test:${strategy}`);
+      const dir = await tempDir();
+      // Two crashes at random events, then a clean resume.
+      const first = Math.floor(rand() * total);
+      expect(await interrupted(config, dir, first)).toBeGreaterThan(0);
+      let n = 0;
+      try {
+        await runSelfImprovement(
+          opts(config, {
+            runDir: dir,
+            resume: true,
+            onEvent: () => {
+              if (n++ === Math.floor(rand() * 30)) throw new Interrupt('again');
+            },
+          }),
+        );
+      } catch (e) {
+        if (!(e instanceof Interrupt)) throw e;
+      }
+      const model = new ToyModel();
+      const r = await runSelfImprovement(opts(config, { model, runDir: dir, resume: true }));
+      expect(r).toEqual(ref.r);
+      expect(Array.from(model.W)).toEqual(Array.from(ref.W));
+      // The metrics file holds exactly one line per round, identical to the uninterrupted run's.
+      expect(await readFile(join(dir, 'metrics.jsonl'), 'utf8')).toBe(
+        await readFile(join(ref.dir, 'metrics.jsonl'), 'utf8'),
+      );
+      // Resuming a finished run returns its result without training again.
+      const again = new ToyModel();
+      expect(await runSelfImprovement(opts(config, { model: again, runDir: dir, resume: true }))).toEqual(ref.r);
+      expect(again.forwardCalls).toBe(0);
+    });
+  }
+
+  it('ignores stale temp files and the files of an uncommitted round', async () => {
+    const config: Partial<LoopConfig> = { strategy: 'sft', rounds: 3 };
+    const ref = await uninterrupted(config);
+    const dir = await tempDir();
+    // Stop inside round 2's training: round 1 is the last commit.
+    let n = 0;
+    let stopAt = -1;
+    try {
+      await runSelfImprovement(
+        opts(config, {
+          runDir: dir,
+          onEvent: (e) => {
+            n++;
+            if (e.type === 'train-step' && e.round === 2) {
+              stopAt = n;
+              throw new Interrupt('mid-round');
+            }
+          },
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof Interrupt)) throw e;
+    }
+    expect(stopAt).toBeGreaterThan(0);
+    // What a kill -9 during a write leaves behind: a half-written temp file and a next-round file.
+    await writeFile(join(dir, 'state.json.tmp-99999'), '{"sha256":"00');
+    await writeFile(join(dir, 'pool-0002.json'), 'garbage');
+    await writeFile(join(dir, 'checkpoints', 'round-0002.bin.tmp-99999'), 'garbage');
+    const model = new ToyModel();
+    const r = await runSelfImprovement(opts(config, { model, runDir: dir, resume: true }));
+    expect(r).toEqual(ref.r);
+    expect(Array.from(model.W)).toEqual(Array.from(ref.W));
+    const left = [...(await readdir(dir)), ...(await readdir(join(dir, 'checkpoints')))];
+    expect(left.filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('refuses to resume with another config, naming the differences', async () => {
+    const dir = await tempDir();
+    await runSelfImprovement(opts({ strategy: 'sft', rounds: 1 }, { runDir: dir }));
+    const err = await runSelfImprovement(
+      opts({ strategy: 'sft', rounds: 1, learningRate: 1 }, { runDir: dir, resume: true }),
+    ).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigMismatchError);
+    expect(err.code).toBe('ERR_UNIGAP_CONFIG_MISMATCH');
+    expect(err.differences).toEqual(['config.learningRate: saved 3, requested 1']);
+    // Other prompts are another run too.
+    const o = opts({ strategy: 'sft', rounds: 1 }, { runDir: dir, resume: true });
+    const err2 = await runSelfImprovement({ ...o, trainPrompts: o.trainPrompts.slice(1) }).catch((e) => e);
+    expect(err2).toBeInstanceOf(ConfigMismatchError);
+    expect(err2.message).toMatch(/trainPrompts/);
+    // A fresh (non-resume) run never overwrites a run directory.
+    await expect(runSelfImprovement(opts({ strategy: 'sft', rounds: 1 }, { runDir: dir }))).rejects.toThrow(
+      /already holds a run/,
+    );
+  });
+
+  it('never uses a truncated or modified file: typed CorruptStateError', async () => {
+    const config: Partial<LoopConfig> = { strategy: 'sft', rounds: 2 };
+    const dir = await tempDir();
+    await runSelfImprovement(opts(config, { runDir: dir }));
+    const files = {
+      state: join(dir, 'state.json'),
+      metrics: join(dir, 'metrics.jsonl'),
+      pool: join(
+        dir,
+        (await readdir(dir)).find((f) => f.startsWith('pool-'))!,
+      ),
+      bin: join(
+        dir,
+        'checkpoints',
+        (await readdir(join(dir, 'checkpoints'))).find((f) => f.endsWith('.bin'))!,
+      ),
+    };
+    for (const [name, path] of Object.entries(files)) {
+      const orig = await readFile(path);
+      for (const damage of ['truncate', 'flip'] as const) {
+        const bad = Buffer.from(orig);
+        if (damage === 'flip') bad[Math.floor(bad.length / 2)] ^= 0x01;
+        await writeFile(path, damage === 'truncate' ? bad.subarray(0, Math.floor(bad.length * 0.7)) : bad);
+        const err = await runSelfImprovement(opts(config, { runDir: dir, resume: true })).catch((e) => e);
+        expect(err, `${name} ${damage}`).toBeInstanceOf(CorruptStateError);
+        expect(err.code).toBe('ERR_UNIGAP_CORRUPT_STATE');
+        expect(err.path).toBe(path);
+      }
+      await writeFile(path, orig);
+    }
+    // Restored files resume fine.
+    await runSelfImprovement(opts(config, { runDir: dir, resume: true }));
+  });
+});
