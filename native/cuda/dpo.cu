@@ -21,10 +21,10 @@ unigap_status logprobs_run(const unigap_logprobs_args *a, const unigap_logprobs_
 namespace {
 
 // Per sequence: sum of token entropies and of argmax hits (uncounted rows hold 0 in both).
-__global__ void __launch_bounds__(256) seq_extra_kernel(const int64_t *offsets, const float *entropy,
+__global__ void __launch_bounds__(256) seq_extra_kernel(const int64_t *offsets, int64_t n, const float *entropy,
                                                         const uint8_t *correct, double *ent_sum, double *hits) {
   const int64_t s = blockIdx.x;
-  const int64_t a = offsets[s], b = offsets[s + 1];
+  const int64_t a = min(max(offsets[s], (int64_t)0), n), b = min(max(offsets[s + 1], a), n);
   double e = 0.0, h = 0.0;
   for (int64_t t = a + threadIdx.x; t < b; t += blockDim.x) {
     e += entropy[t];
@@ -173,7 +173,7 @@ unigap_status unigap_cuda_dpo_from_logits(const unigap_logprobs_args *lp, const 
     double *esum = reinterpret_cast<double *>(base + o_esum);
     double *hits = reinterpret_cast<double *>(base + o_hits);
     if (n > 0) {
-      seq_extra_kernel<<<(unsigned)ns, 256, 0, st>>>(lp->offsets, f.token_entropy, f.token_correct, esum, hits);
+      seq_extra_kernel<<<(unsigned)ns, 256, 0, st>>>(lp->offsets, n, f.token_entropy, f.token_correct, esum, hits);
       UNIGAP_CUDA_TRY(cudaGetLastError());
     } else {
       UNIGAP_CUDA_TRY(cudaMemsetAsync(esum, 0, (size_t)ns * sizeof(double), st));

@@ -64,6 +64,7 @@ __device__ __forceinline__ int64_t find_seq(const int64_t *off, int64_t n_seq, i
 __device__ __forceinline__ bool row_counted(const Params &p, int64_t t, int64_t seq_end, int32_t *y) {
   if (p.shift && t >= seq_end - 1) return false;
   int64_t target = t + p.shift;
+  if (target >= p.n) return false;  // only with offsets the facade should have refused
   int32_t lab = p.labels[target];
   *y = lab;
   if (lab == p.ignore_index) return false;
@@ -356,7 +357,8 @@ __global__ void __launch_bounds__(TPR == 32 ? 256 : TPR) row_kernel(Params p) {
 __global__ void __launch_bounds__(256) seq_kernel(Params p, float *seq_sum, int32_t *seq_count, float *seq_mean,
                                                   double *seq_logit_sum) {
   const int64_t s = blockIdx.x;
-  const int64_t a = p.offsets[s], b = p.offsets[s + 1];
+  // Clamped so that offsets the facade should have refused never read out of bounds.
+  const int64_t a = min(max(p.offsets[s], (int64_t)0), p.n), b = min(max(p.offsets[s + 1], a), p.n);
   double sum = 0.0, lsum = 0.0;
   int count = 0;
   for (int64_t t = a + threadIdx.x; t < b; t += blockDim.x) {
@@ -410,16 +412,46 @@ unigap_status check_args(const unigap_logprobs_args *a, const unigap_logprobs_gr
   return UNIGAP_STATUS_OK;
 }
 
+// A kernel must never be handed unregistered host memory: it would fault, and an illegal address is
+// sticky (it poisons the CUDA context of the whole process). Device, managed and pinned host memory
+// (reachable through unified addressing) pass.
 unigap_status check_device_ptr(const void *ptr, const char *name) {
   if (!ptr) return UNIGAP_STATUS_OK;
-  int is_dev = 0, dev = -1;
-  unigap_status s = unigap_cuda_pointer_info(ptr, &is_dev, &dev);
-  if (s != UNIGAP_STATUS_OK) return s;
-  if (!is_dev) {
-    char msg[160];
-    std::snprintf(msg, sizeof msg, "%s is not device memory (pass cudaMalloc'd or DeviceTensor memory)", name);
+  cudaPointerAttributes attr;
+  cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
+  if (err != cudaSuccess) cudaGetLastError();
+  if (err != cudaSuccess || attr.type == cudaMemoryTypeUnregistered) {
+    char msg[200];
+    std::snprintf(msg, sizeof msg, "%s is not device memory (pass cudaMalloc'd, DeviceTensor or pinned memory)", name);
     set_message(msg);
     return UNIGAP_STATUS_INVALID_ARGUMENT;
+  }
+  return UNIGAP_STATUS_OK;
+}
+
+unigap_status check_pointers(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, bool fwd) {
+  const struct {
+    const void *p;
+    const char *name;
+  } ptrs[] = {{a->logits, "logits"},
+              {a->labels, "labels"},
+              {a->mask, "mask"},
+              {a->offsets, "offsets"},
+              {fwd ? a->token_logp : nullptr, "token_logp"},
+              {fwd ? a->token_entropy : nullptr, "token_entropy"},
+              {fwd ? a->token_correct : nullptr, "token_correct"},
+              {fwd ? a->token_lse : nullptr, "token_lse"},
+              {fwd ? a->seq_sum : nullptr, "seq_sum"},
+              {fwd ? a->seq_count : nullptr, "seq_count"},
+              {fwd ? a->seq_mean : nullptr, "seq_mean"},
+              {fwd ? a->seq_logit_sum : nullptr, "seq_logit_sum"},
+              {g ? g->grad_seq : nullptr, "grad_seq"},
+              {g ? g->grad_token : nullptr, "grad_token"},
+              {g ? g->token_lse : nullptr, "grad.token_lse"},
+              {g ? g->grad_out : nullptr, "grad_out"}};
+  for (const auto &q : ptrs) {
+    unigap_status s = check_device_ptr(q.p, q.name);
+    if (s != UNIGAP_STATUS_OK) return s;
   }
   return UNIGAP_STATUS_OK;
 }
@@ -469,12 +501,9 @@ unigap_status logprobs_run(const unigap_logprobs_args *a, const unigap_logprobs_
   if (s != UNIGAP_STATUS_OK) return s;
   s = require_device();
   if (s != UNIGAP_STATUS_OK) return s;
-  if ((s = check_device_ptr(a->logits, "logits")) != UNIGAP_STATUS_OK) return s;
-  if ((s = check_device_ptr(a->labels, "labels")) != UNIGAP_STATUS_OK) return s;
-  if ((s = check_device_ptr(a->offsets, "offsets")) != UNIGAP_STATUS_OK) return s;
-  if (mode != kForward && (s = check_device_ptr(g->grad_out, "grad_out")) != UNIGAP_STATUS_OK) return s;
-
   const bool fwd = mode != kBackward;
+  if ((s = check_pointers(a, mode == kForward ? nullptr : g, fwd)) != UNIGAP_STATUS_OK) return s;
+
   const bool seq_out = fwd && (a->seq_sum || a->seq_count || a->seq_mean || a->seq_logit_sum);
   Params p{};
   p.logits = a->logits;

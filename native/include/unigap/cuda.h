@@ -10,7 +10,8 @@
  * Pointers. Every buffer an entry point below takes is DEVICE memory (cudaMalloc, or a pointer another
  * framework allocated on the same device, e.g. torch's data_ptr()) unless it says "host". The
  * current device of the calling thread is used (unigap_cuda_set_device). The kernels assert cheap
- * host-side invariants (non-NULL, sizes, dtype, temperature, that `logits` is device memory) and
+ * host-side invariants (non-NULL, sizes, dtype, temperature, that every pointer is device-reachable:
+ * device, managed or pinned host memory, never plain host memory, which would fault the context) and
  * return a status; values that live on the device (labels, offsets) are the facade's to validate:
  * a counted label outside [0, V) never reads out of bounds, it makes that row's outputs (and its
  * gradient row) NaN.
