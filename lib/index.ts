@@ -78,7 +78,26 @@ export type {
   ModelState,
   UnifiedModel,
   ExternalJudge,
+  Strategy,
+  Pairing,
+  LoopConfig,
+  Rate,
+  RoundMetrics,
+  LoopEvent,
+  RunOptions,
+  RunResult,
+  JudgedSample,
+  PromptSamples,
 } from './loop/types.js';
+export { runSelfImprovement } from './loop/run.js';
+export { DEFAULT_LOOP_CONFIG, resolveConfig as resolveLoopConfig } from './loop/config.js';
+export { nonunifiedScore, acceptRate, externalMetrics, passRates, rate, wilson } from './loop/metrics.js';
+export type { ExternalMetrics } from './loop/metrics.js';
+export { buildSftSet, buildDpoPairs, discardPool, corruptJudgments } from './loop/data.js';
+export type { SftExample, DpoPair } from './loop/data.js';
+export { guardCheck } from './loop/guard.js';
+export type { GuardObservation, GuardDecision } from './loop/guard.js';
+export { ConfigMismatchError, CorruptStateError, AdapterError } from './loop/errors.js';
 
 // --- world (lib/world) ---
 export { WorldModel, DEFAULT_MODEL_CONFIG, SHARED_PARAMS } from './world/model.js';

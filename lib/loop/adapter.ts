@@ -22,6 +22,9 @@ export function checkModel(model: unknown): UnifiedModel {
   const m = model as Record<string, unknown>;
   for (const k of MODEL_METHODS)
     if (typeof m[k] !== 'function') throw new AdapterError('model', `UnifiedModel.${k} must be a function`);
+  for (const k of ['optimizerState', 'restoreOptimizer'])
+    if (m[k] !== undefined && typeof m[k] !== 'function')
+      throw new AdapterError('model', `UnifiedModel.${k} must be a function when given`);
   if (!Number.isSafeInteger(m.vocabSize) || (m.vocabSize as number) < 1)
     throw new AdapterError('model', `vocabSize must be a positive integer, got ${describe(m.vocabSize)}`);
   if (typeof m.name !== 'string') throw new AdapterError('model', `name must be a string, got ${describe(m.name)}`);

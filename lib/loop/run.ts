@@ -161,6 +161,26 @@ function observe(round: number, m: RoundMetrics): GuardObservation | null {
   return null;
 }
 
+const OPT_PREFIX = 'optimizer/';
+
+/** Weights plus (when the model exposes it) optimizer state, under 'optimizer/<name>'. */
+function checkpointOf(model: UnifiedModel): ModelState {
+  const state = model.snapshot();
+  if (typeof model.optimizerState === 'function')
+    for (const [k, v] of Object.entries(model.optimizerState())) state[OPT_PREFIX + k] = v;
+  return state;
+}
+
+function restoreCheckpoint(model: UnifiedModel, state: ModelState): void {
+  const weights: ModelState = {};
+  const opt: ModelState = {};
+  for (const [k, v] of Object.entries(state))
+    if (k.startsWith(OPT_PREFIX)) opt[k.slice(OPT_PREFIX.length)] = v;
+    else weights[k] = v;
+  model.restore(weights);
+  if (Object.keys(opt).length && typeof model.restoreOptimizer === 'function') model.restoreOptimizer(opt);
+}
+
 const NO_TRAINING: TrainStats = { sftExamples: 0, dpoPairs: 0, meanLoss: 0, trainingPrompts: 0, steps: 0 };
 
 /**
@@ -206,7 +226,7 @@ export async function runSelfImprovement(options: RunOptions): Promise<RunResult
       const started = await dir.checkConfig(config, identity);
       if (started && (await dir.hasCommit())) {
         const loaded = await dir.load(new Map(train.map((p) => [p.id, p])));
-        model.restore(loaded.weights);
+        restoreCheckpoint(model, loaded.weights);
         state = loaded.state;
         metrics = loaded.metrics;
       } else if (!started) await dir.create(config, identity);
@@ -242,7 +262,7 @@ export async function runSelfImprovement(options: RunOptions): Promise<RunResult
       best = guardCheck(null, obs, config.guardTolerance, config.guardZ).best;
       m.guard = { tripped: false };
     }
-    const weights = model.snapshot();
+    const weights = checkpointOf(model);
     if (best) noteBest(null, best, () => weights);
     metrics.push(m);
     state = { round: 0, pool, evalSamples, best, guardEvents: [], stoppedEarly: false };
@@ -258,7 +278,7 @@ export async function runSelfImprovement(options: RunOptions): Promise<RunResult
     const probeSamples = useProbe ? await sampleAndJudge(ctx, probe, probeN, round, 'probe', false) : null;
     const m = roundMetrics(ctx, round, evalSamples, probeSamples, stats, rd.pool);
     const next: LoopState = { ...state, round, pool: rd.pool, evalSamples };
-    let weights: ModelState | null = model.snapshot();
+    let weights: ModelState | null = checkpointOf(model);
     let checkpointRound = round;
     const obs = observe(round, m);
     if (config.guard && obs) {
@@ -268,7 +288,7 @@ export async function runSelfImprovement(options: RunOptions): Promise<RunResult
         const to = state.best!.round;
         const restored = dir ? await dir.loadRound(to) : bestWeights;
         if (!restored) throw new Error(`internal: no weights of the best round ${to}`);
-        model.restore(restored);
+        restoreCheckpoint(model, restored);
         next.guardEvents = [...state.guardEvents, { round, reason: d.reason!, rolledBackTo: to }];
         next.stoppedEarly = true;
         weights = null;

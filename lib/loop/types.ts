@@ -71,6 +71,13 @@ export interface UnifiedModel {
   /** Weights snapshot (for the reference policy, checkpoints, rollback); must be a copy. */
   snapshot(): ModelState;
   restore(state: ModelState): void;
+  /**
+   * Optional: the optimizer's state (e.g. Adam moments and step count), a copy. The loop saves it in
+   * every checkpoint and hands it back to `restoreOptimizer` on resume, so a resumed run ends exactly
+   * where an uninterrupted one does; without it, exact resume holds only for stateless optimizers (SGD).
+   */
+  optimizerState?(): ModelState;
+  restoreOptimizer?(state: ModelState): void;
 }
 
 /** Ground-truth (or stronger) verdict on (prompt, image); for evaluation and the guard, never training. */

@@ -8,18 +8,24 @@ import { rngFor } from '../../lib/loop/rng.js';
 import { runSelfImprovement } from '../../lib/loop/run.js';
 import type { LoopConfig, LoopEvent, RunResult } from '../../lib/loop/types.js';
 import { cleanTempDirs, opts, tempDir } from './fixtures.js';
-import { ToyModel } from './toy.js';
+import { ToyModel, type ToyOptions } from './toy.js';
 
 afterAll(cleanTempDirs);
 
 class Interrupt extends Error {}
 
 /** Run with a fresh model, throwing out of onEvent at event number `at` (a crash mid-round). */
-async function interrupted(config: Partial<LoopConfig>, runDir: string, at: number): Promise<number> {
+async function interrupted(
+  config: Partial<LoopConfig>,
+  runDir: string,
+  at: number,
+  toy: Partial<ToyOptions> = {},
+): Promise<number> {
   let n = 0;
   try {
     await runSelfImprovement(
       opts(config, {
+        model: new ToyModel(toy),
         runDir,
         onEvent: (e: LoopEvent) => {
           if (n++ === at)
@@ -34,38 +40,43 @@ async function interrupted(config: Partial<LoopConfig>, runDir: string, at: numb
   return -1;
 }
 
-async function uninterrupted(config: Partial<LoopConfig>): Promise<{ r: RunResult; W: Float32Array; dir: string }> {
+async function uninterrupted(
+  config: Partial<LoopConfig>,
+  toy: Partial<ToyOptions> = {},
+): Promise<{ r: RunResult; W: Float32Array; dir: string }> {
   const dir = await tempDir();
-  const model = new ToyModel();
+  const model = new ToyModel(toy);
   const r = await runSelfImprovement(opts(config, { model, runDir: dir }));
   return { r, W: model.W, dir };
 }
 
-async function countEvents(config: Partial<LoopConfig>): Promise<number> {
+async function countEvents(config: Partial<LoopConfig>, toy: Partial<ToyOptions>): Promise<number> {
   let n = 0;
-  await runSelfImprovement(opts(config, { onEvent: () => n++ }));
+  await runSelfImprovement(opts(config, { model: new ToyModel(toy), onEvent: () => n++ }));
   return n;
 }
 
 describe('runs: resume', () => {
-  for (const [strategy, extra] of [
-    ['clo', {}],
-    ['c-dpo', { triggerRound: 2 }],
-    ['dpo', { corrupt: 1, rounds: 10 }],
-  ] as const) {
-    it(`${strategy}: resuming after interruptions at random points ends where the uninterrupted run ends`, async () => {
+  for (const [strategy, extra, toy] of [
+    ['clo', {}, {}],
+    ['c-dpo', { triggerRound: 2 }, {}],
+    ['sft', {}, { momentum: 0.5 }],
+    ['clo', { corrupt: 1, rounds: 8 }, { judgeMix: 1 }],
+  ] as [LoopConfig['strategy'], Partial<LoopConfig>, Partial<ToyOptions>][]) {
+    it(`${strategy} ${JSON.stringify({ ...extra, ...toy })}: resuming after interruptions at random points ends where the uninterrupted run ends`, async () => {
       const config: Partial<LoopConfig> = { strategy, rounds: 5, ...extra };
-      const ref = await uninterrupted(config);
-      const total = await countEvents(config);
+      const ref = await uninterrupted(config, toy);
+      const total = await countEvents(config, toy);
       const rand = rngFor(2024, 0, `resume-test:${strategy}`);
       const dir = await tempDir();
       // Two crashes at random events, then a clean resume.
       const first = Math.floor(rand() * total);
-      expect(await interrupted(config, dir, first)).toBeGreaterThan(0);
+      expect(await interrupted(config, dir, first, toy)).toBeGreaterThan(0);
       let n = 0;
       try {
         await runSelfImprovement(
           opts(config, {
+            model: new ToyModel(toy),
             runDir: dir,
             resume: true,
             onEvent: () => {
@@ -76,7 +87,7 @@ describe('runs: resume', () => {
       } catch (e) {
         if (!(e instanceof Interrupt)) throw e;
       }
-      const model = new ToyModel();
+      const model = new ToyModel(toy);
       const r = await runSelfImprovement(opts(config, { model, runDir: dir, resume: true }));
       expect(r).toEqual(ref.r);
       expect(Array.from(model.W)).toEqual(Array.from(ref.W));
@@ -85,7 +96,7 @@ describe('runs: resume', () => {
         await readFile(join(ref.dir, 'metrics.jsonl'), 'utf8'),
       );
       // Resuming a finished run returns its result without training again.
-      const again = new ToyModel();
+      const again = new ToyModel(toy);
       expect(await runSelfImprovement(opts(config, { model: again, runDir: dir, resume: true }))).toEqual(ref.r);
       expect(again.forwardCalls).toBe(0);
     });

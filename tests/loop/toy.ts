@@ -32,9 +32,19 @@ export interface ToyOptions {
    * in between, the geometric mix q^(1 - m) r^m.
    */
   judgeMix: number;
+  /** SGD momentum (0: plain SGD); its velocity is exposed as optimizer state. */
+  momentum: number;
 }
 
-export const TOY_DEFAULTS: ToyOptions = { slots: 2, values: 8, signal: 2.5, noise: 1.0, seed: 1, judgeMix: 0 };
+export const TOY_DEFAULTS: ToyOptions = {
+  slots: 2,
+  values: 8,
+  signal: 2.5,
+  noise: 1.0,
+  seed: 1,
+  judgeMix: 0,
+  momentum: 0,
+};
 
 function attrs(p: Prompt): number[] {
   return p.id.split('-').slice(1).map(Number);
@@ -69,6 +79,7 @@ export class ToyModel implements UnifiedModel {
   readonly vocabSize: number;
   readonly o: ToyOptions;
   W: Float32Array;
+  velocity: Float32Array;
   private last: TrainSequence[] = [];
   forwardCalls = 0;
 
@@ -77,6 +88,7 @@ export class ToyModel implements UnifiedModel {
     const { slots, values, signal, noise, seed } = this.o;
     this.vocabSize = values;
     this.W = randn(slots * values * values, seed, noise);
+    this.velocity = new Float32Array(this.W.length);
     for (let s = 0; s < slots; s++) for (let a = 0; a < values; a++) this.W[(s * values + a) * values + a] += signal;
   }
 
@@ -150,15 +162,28 @@ export class ToyModel implements UnifiedModel {
   }
 
   step(grad: Float32Array, { learningRate }: { learningRate: number }): void {
-    const { slots, values } = this.o;
+    const { slots, values, momentum } = this.o;
+    const g = new Float32Array(this.W.length);
     this.last.forEach((seq, i) => {
       const a = attrs(seq.prompt);
       for (let s = 0; s < slots; s++) {
-        const row = this.row(s, a[s]);
+        const off = (s * values + a[s]) * values;
         const r = i * slots + s;
-        for (let v = 0; v < values; v++) row[v] -= learningRate * grad[r * values + v];
+        for (let v = 0; v < values; v++) g[off + v] += grad[r * values + v];
       }
     });
+    for (let k = 0; k < g.length; k++) {
+      this.velocity[k] = momentum * this.velocity[k] + g[k];
+      this.W[k] -= learningRate * this.velocity[k];
+    }
+  }
+
+  optimizerState(): ModelState {
+    return { velocity: this.velocity.slice() };
+  }
+
+  restoreOptimizer(state: ModelState): void {
+    this.velocity = state.velocity.slice();
   }
 
   snapshot(): ModelState {
