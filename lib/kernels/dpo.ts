@@ -15,7 +15,7 @@ import {
 import { checkOptions, describe, requireArray, requireEnum, requireNumber } from '../validate.js';
 
 /** TRL's loss types (DPOConfig.loss_type). */
-export const DPO_LOSS_TYPES = [
+export const DPO_LOSS_TYPES = Object.freeze([
   'sigmoid',
   'hinge',
   'ipo',
@@ -31,11 +31,11 @@ export const DPO_LOSS_TYPES = [
   'discopop',
   'sigmoid_norm',
   'sft',
-] as const;
+] as const);
 export type DpoLossType = (typeof DPO_LOSS_TYPES)[number];
 
 /** TRL's f_divergence_type (js = 'js_divergence', alpha = 'alpha_divergence'). */
-export const F_DIVERGENCES = ['reverse_kl', 'forward_kl', 'js', 'alpha'] as const;
+export const F_DIVERGENCES = Object.freeze(['reverse_kl', 'forward_kl', 'js', 'alpha'] as const);
 export type FDivergence = (typeof F_DIVERGENCES)[number];
 
 type Floats = Float32Array | Float64Array;
