@@ -215,6 +215,7 @@ export async function runSelfImprovement(options: RunOptions): Promise<RunResult
   const identity: RunIdentity = {
     model: model.name,
     vocabSize: model.vocabSize,
+    judge: judge ? String(judge.name) : null,
     trainPrompts: promptsDigest(train),
     probePrompts: promptsDigest(probe),
   };

@@ -164,6 +164,8 @@ export function decodeSamples(
 export interface RunIdentity {
   model: string;
   vocabSize: number;
+  /** The external judge's name, or null without one. */
+  judge: string | null;
   /** sha256 over the prompts' (id, text, category). */
   trainPrompts: string;
   probePrompts: string;

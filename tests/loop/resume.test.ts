@@ -7,7 +7,7 @@ import { ConfigMismatchError, CorruptStateError } from '../../lib/loop/errors.js
 import { rngFor } from '../../lib/loop/rng.js';
 import { runSelfImprovement } from '../../lib/loop/run.js';
 import type { LoopConfig, LoopEvent, RunResult } from '../../lib/loop/types.js';
-import { cleanTempDirs, opts, tempDir } from './fixtures.js';
+import { BASE, cleanTempDirs, opts, tempDir } from './fixtures.js';
 import { ToyModel, type ToyOptions } from './toy.js';
 
 afterAll(cleanTempDirs);
@@ -190,5 +190,53 @@ describe('runs: resume', () => {
     }
     // Restored files resume fine.
     await runSelfImprovement(opts(config, { runDir: dir, resume: true }));
+  });
+});
+
+describe('runs: kill -9', () => {
+  it('a process killed with SIGKILL at a random moment resumes to the uninterrupted result', async () => {
+    const { spawn } = await import('node:child_process');
+    const config: Partial<LoopConfig> = { strategy: 'c-sft', rounds: 5, triggerRound: 2, seed: 11 };
+    const ref = await uninterrupted(config);
+    const rand = rngFor(77, 0, 'kill-test');
+    const child = join(import.meta.dirname, 'child-run.ts');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const dir = await tempDir();
+      const p = spawn(
+        process.execPath,
+        ['--import', 'tsx', child, dir, JSON.stringify({ ...BASE, ...config }), 'fresh'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (out += d));
+      // Wait until at least round 0 is committed, then kill at a random moment.
+      const t0 = Date.now();
+      while (Date.now() - t0 < 30_000) {
+        const has = await readFile(join(dir, 'state.json')).then(
+          () => true,
+          () => false,
+        );
+        if (has || p.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)));
+      const finished = p.exitCode !== null;
+      p.kill('SIGKILL');
+      await new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.on('exit', r)));
+      if (finished) {
+        expect(out).toContain('done');
+        continue;
+      }
+      expect(p.signalCode).toBe('SIGKILL');
+      const model = new ToyModel();
+      const r = await runSelfImprovement(opts(config, { model, runDir: dir, resume: true }));
+      expect(r).toEqual(ref.r);
+      expect(Array.from(model.W)).toEqual(Array.from(ref.W));
+      return;
+    }
+    throw new Error('the child finished before every kill; slow it down');
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { runSelfImprovement } from '../../lib/loop/run.js';
 import type { LoopEvent, RoundMetrics } from '../../lib/loop/types.js';
-import { cleanTempDirs, opts, train } from './fixtures.js';
+import { cleanTempDirs, opts, probe, train } from './fixtures.js';
 import { ToyModel } from './toy.js';
 
 afterAll(cleanTempDirs);
@@ -140,5 +140,36 @@ describe('co-degradation guard', () => {
     expect(gen(r.rounds.at(-1)!)).toBeLessThan(gen(r.rounds[0]) - 0.05);
     expect(r.rounds.at(-1)!.nonunified.value).toBeGreaterThan(r.rounds[0].nonunified.value);
     expect(r.stoppedEarly).toBe(false);
+  });
+});
+
+describe('options that change what counts as accepted or trained', () => {
+  it('acceptThreshold re-thresholds pYes; probeSamples sets the probe sample count', async () => {
+    const strict = await runSelfImprovement(
+      opts({ strategy: 'sft', rounds: 0, acceptThreshold: 0.9, probeSamples: 3 }),
+    );
+    const own = await runSelfImprovement(opts({ strategy: 'sft', rounds: 0 }));
+    expect(strict.rounds[0].acceptRate.count).toBeLessThan(own.rounds[0].acceptRate.count);
+    expect(strict.rounds[0].acceptRate.total).toBe(own.rounds[0].acceptRate.total);
+    expect(strict.rounds[0].probe!.generationAccuracy.total).toBe(3 * probe.length);
+  });
+
+  it("pairing 'all' trains on more pairs than 'best-worst'; nllWeight 0 is pure sigmoid DPO", async () => {
+    const bw = await runSelfImprovement(opts({ strategy: 'dpo', rounds: 1 }));
+    const all = await runSelfImprovement(opts({ strategy: 'dpo', rounds: 1, pairing: 'all' }));
+    expect(all.rounds[1].train.dpoPairs).toBeGreaterThan(bw.rounds[1].train.dpoPairs);
+    expect(all.rounds[1].train.trainingPrompts).toBe(bw.rounds[1].train.trainingPrompts);
+    const noNll = await runSelfImprovement(opts({ strategy: 'dpo', rounds: 1, nllWeight: 0 }));
+    // The sigmoid term starts at log 2 (policy = reference) and the NLL term adds to it.
+    expect(noNll.rounds[1].train.meanLoss).toBeLessThan(bw.rounds[1].train.meanLoss);
+    expect(noNll.rounds[1].train.meanLoss).toBeGreaterThan(0);
+  });
+
+  it('without an external judge: self metrics only, no guard', async () => {
+    const r = await runSelfImprovement({ ...opts({ strategy: 'sft', rounds: 2 }), judge: undefined });
+    expect(r.config.guard).toBe(false);
+    expect(r.rounds[2].external).toBeUndefined();
+    expect(r.rounds[2].probe).toBeUndefined();
+    expect(r.rounds[2].nonunified.value).toBeLessThan(r.rounds[0].nonunified.value);
   });
 });
