@@ -500,7 +500,7 @@ describe('dpoLossFromLogits: fused equals the composed path on every ISA tier an
         const V = 37;
         for (const [k, o] of [
           { lossType: ['sigmoid', 'sft'], lossWeights: [1, 0.5], shift: true, beta: 0.1 },
-          { lossType: 'ipo', shift: false, beta: 0.3 },
+          { lossType: 'ipo', shift: false, beta: 0.3, weights: Float64Array.from([0.5, 2, 1]) },
           { lossType: 'aot_unpaired', labelSmoothing: 0.1, shift: true, beta: 0.2 },
         ].entries()) {
           const b = fusedBatch(B, T, V, 1000 + k, dtype);
