@@ -153,6 +153,7 @@ describe.each(tiers)('similarity on tier %s', (tier) => {
       [7, 3, 3],
       [19, 37, 768],
       [45, 30, 65],
+      [5, 33, 2100], // D > 1024: the k-blocked path
     ];
     for (const dt of DTYPES)
       for (const [n, m, d] of shapes) {
@@ -175,6 +176,7 @@ describe.each(tiers)('similarity on tier %s', (tier) => {
       [6, 9, 3],
       [23, 70, 33],
       [40, 300, 768],
+      [7, 50, 2100],
     ]) {
       const q = intEmb(n, d, 'f32', 3);
       const c = intEmb(m, d, 'bf16', 1);
