@@ -613,6 +613,28 @@ describe('dpoLossFromLogits: against the float64 pipeline and finite differences
     expect(rf.chosenRewards[0]).toBeCloseTo(0.1 * rf.policyChosen[0], 12);
   });
 
+  it('a sequence with no completion tokens (all ignored) counts 0 and keeps everything finite', () => {
+    const B = 2;
+    const T = 5;
+    const V = 13;
+    const b = fusedBatch(B, T, V, 3500, 'f32');
+    b.labels.fill(-100, 0, T); // pair 0's chosen sequence
+    for (const lossType of ['ipo', 'sigmoid_norm', 'sft'] as const) {
+      const o = { lossType, shift: true, beta: 0.2 };
+      const want = composed(b, 'f32', o);
+      const got = dpoLossFromLogits(b.logits, b.labels, {
+        ...o,
+        shape: b.shape,
+        referenceChosen: b.rc,
+        referenceRejected: b.rr,
+      });
+      expect(got.chosenTokens[0]).toBe(0);
+      expect(Number.isFinite(got.loss)).toBe(true);
+      expect(got.loss).toBeCloseTo(want.d.loss, 12);
+      expect(Array.from((got.gradient as Float32Array).subarray(0, T * V)).every((g) => g === 0)).toBe(true);
+    }
+  });
+
   it('bf16 logits of large magnitude give finite results', () => {
     const B = 2;
     const b = fusedBatch(B, 4, 33, 4000, 'f32', 300);
