@@ -124,6 +124,7 @@ async function main() {
   const rowsA = Array.from({ length: PN }, (_, i) => pa.subarray(i * PD, i * PD + PD));
   const rowsB = Array.from({ length: PN }, (_, i) => pb.subarray(i * PD, i * PD + PD));
   const notes: Record<string, string> = {};
+  const reuse = new Float32Array(N * M);
 
   const cases: BenchCase[] = [
     {
@@ -182,6 +183,16 @@ async function main() {
       shape,
       flops,
       fn: () => similarityMatrix(images, texts, { scale: 100 }),
+      time: 3000,
+    },
+    {
+      op: 'similarityMatrix (out reused)',
+      provider: 'unigap',
+      isa,
+      dtype: 'f32',
+      shape,
+      flops,
+      fn: () => similarityMatrix(images, texts, { scale: 100, out: reuse }),
       time: 3000,
     },
     {

@@ -300,6 +300,18 @@ describe('similarity API', () => {
     // onnxruntime-style tensors are accepted too.
     const t = { type: 'float32', data: a.data, dims: [10, d] };
     expect(Array.from(pairedCosine(t, c))).toEqual(Array.from(pairedCosine(a, c)));
+    // A caller-owned output is filled and returned (poisoned first: every element is written).
+    const out = poison(new Float32Array(10 * 17));
+    expect(similarityMatrix(a, b, { out })).toBe(out);
+    expectClose(out, want, 1e-5, 1e-5, 'out option');
+    expect(await similarityMatrixAsync(a, b, { out, scale: 2 })).toBe(out);
+    expectClose(
+      out,
+      Array.from(want, (v) => 2 * v),
+      2e-5,
+      1e-5,
+      'out option async',
+    );
     // N = 0 queries.
     expect(similarityMatrix({ data: new Float32Array(0), dims: [0, d] }, b).length).toBe(0);
   });
@@ -392,6 +404,12 @@ describe('similarity API', () => {
       ],
       [() => similarityMatrix(new Float32Array(32) as never, b), InvalidTypeError, 'ERR_UNIGAP_INVALID_TYPE'],
       [() => pairedCosine(a, null as never), InvalidTypeError, 'ERR_UNIGAP_INVALID_TYPE'],
+      [() => similarityMatrix(a, b, { out: new Float32Array(23) }), ShapeMismatchError, 'ERR_UNIGAP_SHAPE_MISMATCH'],
+      [
+        () => similarityMatrix(a, b, { out: new Float64Array(24) as never }),
+        InvalidTypeError,
+        'ERR_UNIGAP_INVALID_TYPE',
+      ],
     ];
     for (const [fn, cls, code] of cases) {
       let err: unknown;

@@ -9,6 +9,7 @@ import { loadNative } from '../native.js';
 import {
   checkOptions,
   describe,
+  requireArray,
   requireBoolean,
   requireEnum,
   requireInt,
@@ -43,6 +44,12 @@ export interface SimilarityMatrixOptions {
   scale?: number;
   /** Added after scaling (SigLIP-style logit_bias). Finite. Default 0. */
   bias?: number;
+  /**
+   * Write into this Float32Array of exactly N * M elements (e.g. reused across rounds, sparing a fresh
+   * 64 MB allocation and its page faults at 4096²) instead of a new one. It is returned. Default: a
+   * new array.
+   */
+  out?: Float32Array;
 }
 
 export interface TopkSimilarityOptions {
@@ -242,7 +249,7 @@ function matrixPrep(
   options: SimilarityMatrixOptions | undefined,
   fn: string,
 ) {
-  const o = checkOptions(fn, options, ['normalize', 'scale', 'bias']);
+  const o = checkOptions(fn, options, ['normalize', 'scale', 'bias', 'out']);
   const normalize = flag(fn, 'normalize', o.normalize, true);
   const scale = o.scale === undefined ? 1 : requireNumber(fn, 'scale', o.scale);
   const bias = o.bias === undefined ? 0 : requireNumber(fn, 'bias', o.bias);
@@ -254,8 +261,14 @@ function matrixPrep(
       `${fn}: an ${a.rows} x ${b.rows} matrix is too large for one Float32Array; use topkSimilarity or retrievalRanks`,
       'ERR_UNIGAP_OUT_OF_RANGE',
     );
+  let out: Float32Array;
+  if (o.out === undefined) out = new Float32Array(a.rows * b.rows);
+  else {
+    out = requireArray<Float32Array>(fn, 'out', o.out, [Float32Array]);
+    if (out.length !== a.rows * b.rows)
+      throw new ShapeMismatchError(`${fn}: out has ${out.length} elements, expected N * M = ${a.rows * b.rows}`);
+  }
   assertIsaUsable();
-  const out = new Float32Array(a.rows * b.rows);
   return [a.data, a.dtype, a.rows, b.data, b.dtype, b.rows, a.d, normalize, scale, bias, out] as const;
 }
 
