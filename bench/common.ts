@@ -103,8 +103,8 @@ export async function runCases(cases: BenchCase[], defaults: { time?: number; it
     });
     bench.add(`${c.provider} ${c.op}`, c.fn);
     await bench.run();
-    const r = bench.tasks[0].result as unknown as { samples?: number[]; latency: { p50: number } };
-    const s = [...(r.samples ?? [])].sort((a, b) => a - b);
+    const r = bench.tasks[0].result as unknown as { latency: { p50: number; samples?: ArrayLike<number> } };
+    const s = Array.from(r.latency.samples ?? []).sort((a, b) => a - b);
     const p50 = s.length ? quantile(s, 0.5) : r.latency.p50;
     const row: BenchRow = {
       op: c.op,
