@@ -7,12 +7,13 @@
  *   loss = -sum_seq seqSum / tokens; upstream d loss / d seqSum = -1 / tokens, fused with the forward.
  * - DPO: TRL's combined ['sigmoid', 'sft'] loss with weights [1, nllWeight] over (chosen, rejected) pairs;
  *   the reference log-probs are those of the policy at the start of the round (the reference policy),
- *   computed once before the first step; dpoLoss gives d loss / d seqSum, logprobsBackward the logits'
- *   gradient.
+ *   computed once with scoreLogprobs before the first step; each step is one fused dpoLossFromLogits
+ *   call over the [chosen; rejected] logits (policy log-probs, losses and d(loss)/d(logits)).
+ * Logits of 2^20 elements or more go through the kernels' Async variants (off the main thread).
  * Mini-batches of `batchSize` sequences (DPO: pairs), `epochsPerRound` passes, order shuffled per epoch
  * from (seed, round, epoch).
  */
-import { dpoLoss, logprobsBackward, scoreLogprobs } from '../index.js';
+import { dpoLossFromLogits, dpoLossFromLogitsAsync, scoreLogprobs, scoreLogprobsAsync } from '../index.js';
 import { checkLogitsBatch, findNaN } from './adapter.js';
 import { isDpoStrategy } from './config.js';
 import { buildDpoPairs, buildSftSet, type DpoPair, type SftExample } from './data.js';
@@ -35,24 +36,32 @@ type TrainConfig = Pick<
   'strategy' | 'seed' | 'learningRate' | 'epochsPerRound' | 'batchSize' | 'beta' | 'nllWeight' | 'pairing'
 >;
 
+/** Logits this large are scored off the main thread (the event loop stays free for progress output). */
+const ASYNC_ELEMENTS = 1 << 20;
+
+function nanError(lb: LogitsBatch, i: number): AdapterError {
+  const at = findNaN(lb);
+  return new AdapterError(
+    'forward',
+    at
+      ? `logits contain NaN (row ${at.row}, sequence ${at.sequence})`
+      : `log-probs of sequence ${i} are NaN (a row of -Infinity logits?)`,
+  );
+}
+
 /** Score a forward's logits; NaN anywhere in the sums is the adapter's fault (NaN logits). */
-function score(lb: LogitsBatch, gradSeq?: Float32Array) {
+async function score(lb: LogitsBatch, gradSeq?: Float32Array) {
   const rows = lb.labels.length;
-  const r = scoreLogprobs(lb.logits, lb.labels, {
+  const options = {
     shape: [rows, lb.vocab],
     offsets: lb.offsets,
     ...(gradSeq ? { gradient: { seq: gradSeq, inPlace: true } } : {}),
-  });
-  for (let i = 0; i < r.seqSum.length; i++)
-    if (Number.isNaN(r.seqSum[i])) {
-      const at = findNaN(lb);
-      throw new AdapterError(
-        'forward',
-        at
-          ? `logits contain NaN (row ${at.row}, sequence ${at.sequence})`
-          : `log-probs of sequence ${i} are NaN (a row of -Infinity logits?)`,
-      );
-    }
+  };
+  const r =
+    lb.logits.length >= ASYNC_ELEMENTS
+      ? await scoreLogprobsAsync(lb.logits, lb.labels, options)
+      : scoreLogprobs(lb.logits, lb.labels, options);
+  for (let i = 0; i < r.seqSum.length; i++) if (Number.isNaN(r.seqSum[i])) throw nanError(lb, i);
   return r;
 }
 
@@ -88,7 +97,7 @@ async function trainSft(
       step++;
       if (tokens === 0) continue;
       const lb = checkLogitsBatch(await model.forward(seqs), seqs, model.vocabSize);
-      const r = score(lb, new Float32Array(seqs.length).fill(-1 / tokens));
+      const r = await score(lb, new Float32Array(seqs.length).fill(-1 / tokens));
       let sum = 0;
       for (let i = 0; i < r.seqSum.length; i++) sum += r.seqSum[i];
       const loss = -sum / tokens;
@@ -117,7 +126,7 @@ async function trainDpo(
   const inOrder = pairs.map((_, i) => i);
   for (const idx of batches(pairs.length, c.batchSize, inOrder)) {
     const seqs = seqsOf(idx);
-    const r = score(checkLogitsBatch(await model.forward(seqs), seqs, model.vocabSize));
+    const r = await score(checkLogitsBatch(await model.forward(seqs), seqs, model.vocabSize));
     idx.forEach((p, k) => {
       refChosen[p] = r.seqSum[k];
       refRejected[p] = r.seqSum[idx.length + k];
@@ -135,30 +144,25 @@ async function trainDpo(
       const b = idx.length;
       const seqs = seqsOf(idx);
       const lb = checkLogitsBatch(await model.forward(seqs), seqs, model.vocabSize);
-      const r = score(lb);
-      const d = dpoLoss(
-        {
-          policyChosen: r.seqSum.subarray(0, b),
-          policyRejected: r.seqSum.subarray(b),
-          referenceChosen: Float64Array.from(idx, (i) => refChosen[i]),
-          referenceRejected: Float64Array.from(idx, (i) => refRejected[i]),
-          chosenTokens: r.seqCount.slice(0, b),
-          rejectedTokens: r.seqCount.slice(b),
-        },
-        { beta: c.beta, lossType, lossWeights },
-      );
-      const upstream = new Float32Array(2 * b);
-      for (let k = 0; k < b; k++) {
-        upstream[k] = d.gradChosen[k];
-        upstream[b + k] = d.gradRejected[k];
-      }
-      const g = logprobsBackward(
-        lb.logits,
-        lb.labels,
-        { seq: upstream },
-        { shape: [lb.labels.length, lb.vocab], offsets: lb.offsets, lse: r.tokenLse, inPlace: true },
-      );
-      await model.step(g.gradient as Float32Array, { learningRate: c.learningRate });
+      // Fused: policy log-probs, the pair losses and d(loss)/d(logits) (written over the logits).
+      const options = {
+        shape: [lb.labels.length, lb.vocab],
+        offsets: lb.offsets,
+        referenceChosen: Float64Array.from(idx, (i) => refChosen[i]),
+        referenceRejected: Float64Array.from(idx, (i) => refRejected[i]),
+        beta: c.beta,
+        lossType,
+        lossWeights,
+        inPlace: true,
+      };
+      const d =
+        lb.logits.length >= ASYNC_ELEMENTS
+          ? await dpoLossFromLogitsAsync(lb.logits, lb.labels, options)
+          : dpoLossFromLogits(lb.logits, lb.labels, options);
+      for (let k = 0; k < b; k++)
+        if (Number.isNaN(d.policyChosen[k]) || Number.isNaN(d.policyRejected[k]))
+          throw nanError(lb, Number.isNaN(d.policyChosen[k]) ? k : b + k);
+      await model.step(d.gradient as Float32Array, { learningRate: c.learningRate });
       step++;
       lossSum += d.loss * b;
       weight += b;
