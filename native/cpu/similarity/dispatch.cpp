@@ -48,7 +48,8 @@ unigap_status unigap_similarity_matrix(const void *a, unigap_dtype a_dtype, int6
                                        unigap_dtype b_dtype, int64_t m, int64_t d, int normalize, float scale,
                                        float bias, float *out) {
   unigap_isa tier;
-  unigap_status s = check(a, a_dtype, n, b, b_dtype, m, d, out, &tier);
+  // out holds n * m floats: with m == 0 it may be NULL (Node gives an empty Float32Array no data pointer).
+  unigap_status s = check(a, a_dtype, n, b, b_dtype, m, d, m > 0 ? static_cast<const void *>(out) : a, &tier);
   if (s != UNIGAP_STATUS_OK) return s;
   if (!std::isfinite(scale) || !std::isfinite(bias) || (normalize != 0 && normalize != 1))
     return UNIGAP_STATUS_INVALID_ARGUMENT;
