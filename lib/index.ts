@@ -128,3 +128,15 @@ export {
   defaultCacheDir,
 } from './world/pretrain.js';
 export type { PretrainConfig, LoadPretrainedOptions, GapMeasurement } from './world/pretrain.js';
+
+// --- device ---
+export {
+  DeviceTensor,
+  cudaStatus,
+  getDefaultDevice,
+  isDeviceTensor,
+  resolveDevice,
+  setDefaultDevice,
+  verifiedCudaPaths,
+} from './device.js';
+export type { Device, DeviceArray, DeviceDtype, DeviceTensorOptions, ResolvedDevice } from './device.js';

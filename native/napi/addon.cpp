@@ -87,6 +87,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   unigap_napi_register_dpo(env, exports);
   unigap_napi_register_similarity(env, exports);
   unigap_napi_register_probes(env, exports);
+  unigap_napi_register_device(env, exports);
   return exports;
 }
 

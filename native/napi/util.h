@@ -142,5 +142,6 @@ void unigap_napi_register_logprobs(Napi::Env env, Napi::Object exports);
 void unigap_napi_register_dpo(Napi::Env env, Napi::Object exports);
 void unigap_napi_register_similarity(Napi::Env env, Napi::Object exports);
 void unigap_napi_register_probes(Napi::Env env, Napi::Object exports);
+void unigap_napi_register_device(Napi::Env env, Napi::Object exports);
 
 #endif

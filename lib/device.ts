@@ -1,0 +1,325 @@
+/**
+ * Device memory and device choice.
+ *
+ * `DeviceTensor` is a typed buffer in CUDA device memory: upload from a typed array, download back,
+ * a dtype and a shape, explicit `dispose()` (and `using t = …` through `Symbol.dispose`); its size is
+ * reported to the GC as external memory, and a tensor that is never disposed is freed when collected.
+ * `DeviceTensor.fromPointer` wraps memory another framework owns (a raw device address as a bigint)
+ * without taking ownership.
+ *
+ * Device choice (`device: 'auto' | 'cpu' | 'cuda'`, per call or as the process default):
+ *  - 'cpu'  always the CPU kernels;
+ *  - 'cuda' the CUDA kernels; without a usable CUDA device a DeviceUnavailableError
+ *           (code 'ERR_UNIGAP_DEVICE_UNAVAILABLE') that says why;
+ *  - 'auto' (default) CUDA only when the inputs already live on the device (DeviceTensors) AND the
+ *           kernel's CUDA path has been verified on a GPU (`verifiedCudaPaths`); otherwise the CPU, and
+ *           the reason is returned. No CUDA path is verified yet, so 'auto' stays on the CPU.
+ */
+import { DeviceUnavailableError, InvalidTypeError, InvalidValueError, ShapeMismatchError } from './errors.js';
+import { loadNative, type NativeBinding } from './native.js';
+
+export type Device = 'auto' | 'cpu' | 'cuda';
+/** Element types a DeviceTensor holds. bf16 / f16 travel as raw bits in a Uint16Array. */
+export type DeviceDtype = 'f32' | 'f64' | 'bf16' | 'f16' | 'i32' | 'i64' | 'u8';
+export type DeviceArray = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
+
+const BYTES: Record<DeviceDtype, number> = { f32: 4, f64: 8, bf16: 2, f16: 2, i32: 4, i64: 8, u8: 1 };
+
+type Handle = { readonly __deviceBuffer: unique symbol };
+
+interface DeviceBinding {
+  cudaStatus(): { available: boolean; reason: string | null };
+  cudaAlloc(bytes: number, device: number): Handle;
+  cudaWrap(pointer: bigint, bytes: number, device: number): Handle;
+  cudaFree(h: Handle): void;
+  cudaUpload(h: Handle, data: ArrayBufferView, byteOffset: number): void;
+  cudaDownload(h: Handle, out: ArrayBufferView, byteOffset: number): void;
+  cudaPointer(h: Handle): bigint;
+}
+
+function binding(): DeviceBinding {
+  const n = loadNative() as NativeBinding & Partial<DeviceBinding>;
+  if (typeof n.cudaStatus !== 'function')
+    throw new DeviceUnavailableError('the loaded native addon has no device support (rebuild unigap)');
+  return n as unknown as DeviceBinding;
+}
+
+/** Whether CUDA is usable now, and if not, why. Never throws. */
+export function cudaStatus(): { available: boolean; reason: string | null } {
+  try {
+    return binding().cudaStatus();
+  } catch (e) {
+    return { available: false, reason: (e as Error).message };
+  }
+}
+
+function dtypeOf(data: DeviceArray): DeviceDtype | null {
+  if (data instanceof Float32Array) return 'f32';
+  if (data instanceof Float64Array) return 'f64';
+  if (data instanceof Int32Array) return 'i32';
+  if (data instanceof BigInt64Array) return 'i64';
+  if (data instanceof Uint8Array) return 'u8';
+  return null; // Uint16Array: bf16 or f16, must be said
+}
+
+function arrayFor(dtype: DeviceDtype, n: number): DeviceArray {
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(n);
+    case 'f64':
+      return new Float64Array(n);
+    case 'i32':
+      return new Int32Array(n);
+    case 'i64':
+      return new BigInt64Array(n);
+    case 'u8':
+      return new Uint8Array(n);
+    default:
+      return new Uint16Array(n);
+  }
+}
+
+function checkDtype(fn: string, dtype: unknown): DeviceDtype {
+  if (typeof dtype !== 'string' || !(dtype in BYTES))
+    throw new InvalidTypeError(
+      `${fn}: dtype must be one of ${Object.keys(BYTES).join(', ')}, got ${String(dtype)}`,
+      'ERR_UNIGAP_INVALID_DTYPE',
+    );
+  return dtype as DeviceDtype;
+}
+
+function checkShape(fn: string, shape: unknown): number[] {
+  if (!Array.isArray(shape)) throw new InvalidTypeError(`${fn}: shape must be an array of integers`);
+  for (const d of shape)
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
+      throw new InvalidValueError(`${fn}: shape entries must be integers >= 0, got ${String(d)}`);
+  return [...shape];
+}
+
+function checkDeviceIndex(fn: string, device: unknown): number {
+  if (device === undefined) return 0;
+  if (typeof device !== 'number' || !Number.isSafeInteger(device) || device < 0)
+    throw new InvalidValueError(`${fn}: device must be an integer >= 0, got ${String(device)}`);
+  return device;
+}
+
+const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Throws DeviceUnavailableError (with the reason) unless CUDA is usable. */
+function requireCuda(fn: string): DeviceBinding {
+  const b = binding();
+  const st = b.cudaStatus();
+  if (!st.available)
+    throw new DeviceUnavailableError(`${fn}: no usable CUDA device (${st.reason ?? 'unknown reason'})`);
+  return b;
+}
+
+export interface DeviceTensorOptions {
+  /** CUDA device ordinal (default 0). */
+  device?: number;
+}
+
+/** A tensor in CUDA device memory. */
+export class DeviceTensor {
+  readonly dtype: DeviceDtype;
+  readonly shape: readonly number[];
+  /** CUDA device ordinal. */
+  readonly device: number;
+  /** false for `fromPointer` tensors: unigap never frees their memory. */
+  readonly owned: boolean;
+  #handle: Handle | null;
+
+  private constructor(handle: Handle, dtype: DeviceDtype, shape: number[], device: number, owned: boolean) {
+    this.#handle = handle;
+    this.dtype = dtype;
+    this.shape = Object.freeze(shape);
+    this.device = device;
+    this.owned = owned;
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return numel(this.shape);
+  }
+  get byteLength(): number {
+    return this.size * BYTES[this.dtype];
+  }
+  get disposed(): boolean {
+    return this.#handle === null;
+  }
+  /** The device address (for interop, e.g. torch's `data_ptr()`); throws once disposed. */
+  get pointer(): bigint {
+    return binding().cudaPointer(this.#live('pointer'));
+  }
+
+  /** Uninitialised device memory of the given shape and dtype. */
+  static empty(shape: readonly number[], dtype: DeviceDtype, options: DeviceTensorOptions = {}): DeviceTensor {
+    const fn = 'DeviceTensor.empty';
+    const s = checkShape(fn, shape);
+    const dt = checkDtype(fn, dtype);
+    const device = checkDeviceIndex(fn, options.device);
+    const b = requireCuda(fn);
+    const h = b.cudaAlloc(numel(s) * BYTES[dt], device);
+    return new DeviceTensor(h, dt, s, device, true);
+  }
+
+  /**
+   * Copy a typed array to the device. `dtype` is required for Uint16Array ('bf16' | 'f16') and must
+   * match the array otherwise; `shape` defaults to [data.length].
+   */
+  static upload(
+    data: DeviceArray,
+    options: DeviceTensorOptions & { shape?: readonly number[]; dtype?: DeviceDtype } = {},
+  ): DeviceTensor {
+    const fn = 'DeviceTensor.upload';
+    if (!ArrayBuffer.isView(data) || data instanceof DataView)
+      throw new InvalidTypeError(`${fn}: data must be a typed array`);
+    const natural = dtypeOf(data);
+    if (natural === null && !(data instanceof Uint16Array))
+      throw new InvalidTypeError(`${fn}: unsupported typed array ${Object.prototype.toString.call(data)}`);
+    let dt: DeviceDtype;
+    if (options.dtype === undefined) {
+      if (natural === null)
+        throw new InvalidTypeError(`${fn}: a Uint16Array needs dtype 'bf16' or 'f16'`, 'ERR_UNIGAP_INVALID_DTYPE');
+      dt = natural;
+    } else {
+      dt = checkDtype(fn, options.dtype);
+      const want = natural ?? (dt === 'bf16' || dt === 'f16' ? dt : null);
+      if (want !== dt)
+        throw new InvalidTypeError(
+          `${fn}: dtype '${dt}' does not match ${Object.prototype.toString.call(data)}`,
+          'ERR_UNIGAP_INVALID_DTYPE',
+        );
+    }
+    const shape = checkShape(fn, options.shape ?? [data.length]);
+    if (numel(shape) !== data.length)
+      throw new ShapeMismatchError(
+        `${fn}: shape [${shape.join(', ')}] holds ${numel(shape)} elements, data has ${data.length}`,
+      );
+    const t = DeviceTensor.empty(shape, dt, options);
+    try {
+      binding().cudaUpload(t.#live(fn), data, 0);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
+    return t;
+  }
+
+  /**
+   * Wrap device memory that something else owns (never freed by unigap, not counted as external
+   * memory). The caller keeps it alive for as long as the tensor is used.
+   */
+  static fromPointer(
+    pointer: bigint,
+    shape: readonly number[],
+    dtype: DeviceDtype,
+    options: DeviceTensorOptions = {},
+  ): DeviceTensor {
+    const fn = 'DeviceTensor.fromPointer';
+    if (typeof pointer !== 'bigint') throw new InvalidTypeError(`${fn}: pointer must be a bigint`);
+    if (pointer <= 0n || pointer >= 1n << 64n)
+      throw new InvalidValueError(`${fn}: pointer must be a non-zero 64-bit address`);
+    const s = checkShape(fn, shape);
+    const dt = checkDtype(fn, dtype);
+    const device = checkDeviceIndex(fn, options.device);
+    const b = requireCuda(fn);
+    return new DeviceTensor(b.cudaWrap(pointer, numel(s) * BYTES[dt], device), dt, s, device, false);
+  }
+
+  /** Copy to the host: into `out` (right type and length) or a new typed array. */
+  download(out?: DeviceArray): DeviceArray {
+    const fn = 'DeviceTensor.download';
+    const h = this.#live(fn);
+    const dst = out ?? arrayFor(this.dtype, this.size);
+    if (out !== undefined) {
+      const natural = dtypeOf(out);
+      const ok = natural === null ? out instanceof Uint16Array && BYTES[this.dtype] === 2 : natural === this.dtype;
+      if (!ok) throw new InvalidTypeError(`${fn}: out does not hold ${this.dtype}`, 'ERR_UNIGAP_INVALID_DTYPE');
+      if (out.length !== this.size)
+        throw new ShapeMismatchError(`${fn}: out has ${out.length} elements, the tensor ${this.size}`);
+    }
+    binding().cudaDownload(h, dst, 0);
+    return dst;
+  }
+
+  /** Free the device memory now (idempotent). A fromPointer tensor only forgets its address. */
+  dispose(): void {
+    const h = this.#handle;
+    if (h === null) return;
+    this.#handle = null;
+    if (this.owned) binding().cudaFree(h);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #live(fn: string): Handle {
+    if (this.#handle === null) throw new InvalidValueError(`${fn}: the DeviceTensor was disposed`);
+    return this.#handle;
+  }
+}
+
+export function isDeviceTensor(x: unknown): x is DeviceTensor {
+  return x instanceof DeviceTensor;
+}
+
+// ---------------------------------------------------------------- device choice
+
+let defaultDevice: Device = 'auto';
+
+/** Kernel paths whose CUDA implementation passed the GPU harness (bench/device/run.sh). Empty: no GPU run yet. */
+export const verifiedCudaPaths: ReadonlySet<string> = new Set<string>();
+
+function checkDevice(fn: string, d: unknown): Device {
+  if (d !== 'auto' && d !== 'cpu' && d !== 'cuda')
+    throw new InvalidValueError(`${fn}: device must be 'auto', 'cpu' or 'cuda', got ${JSON.stringify(d)}`);
+  return d;
+}
+
+/** Set the process default for `device` (initially 'auto'). Returns the previous one. */
+export function setDefaultDevice(device: Device): Device {
+  const d = checkDevice('setDefaultDevice', device);
+  const prev = defaultDevice;
+  defaultDevice = d;
+  return prev;
+}
+
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}
+
+export interface ResolvedDevice {
+  device: 'cpu' | 'cuda';
+  /** Why this device (for logs and backendInfo-style reports). */
+  reason: string;
+}
+
+/**
+ * Decide where a kernel call runs. `requested` is the call's `device` option (undefined: the process
+ * default); `path` names the kernel path (e.g. 'logprobs.forward'); `inputs` are the call's tensor
+ * inputs (typed arrays or DeviceTensors). Throws DeviceUnavailableError for an explicit 'cuda' without
+ * a usable device.
+ */
+export function resolveDevice(
+  requested: Device | undefined,
+  path: string,
+  inputs: readonly unknown[] = [],
+): ResolvedDevice {
+  const d = requested === undefined ? defaultDevice : checkDevice('resolveDevice', requested);
+  if (d === 'cpu') return { device: 'cpu', reason: "device 'cpu' requested" };
+  const st = cudaStatus();
+  if (d === 'cuda') {
+    if (!st.available)
+      throw new DeviceUnavailableError(
+        `${path}: device 'cuda' requested but no usable CUDA device (${st.reason ?? 'unknown'})`,
+      );
+    return { device: 'cuda', reason: "device 'cuda' requested" };
+  }
+  if (!inputs.some(isDeviceTensor)) return { device: 'cpu', reason: 'auto: inputs are host arrays' };
+  if (!verifiedCudaPaths.has(path))
+    return { device: 'cpu', reason: `auto: the CUDA path '${path}' is not verified on a GPU yet` };
+  if (!st.available) return { device: 'cpu', reason: `auto: no usable CUDA device (${st.reason ?? 'unknown'})` };
+  return { device: 'cuda', reason: 'auto: DeviceTensor inputs and a verified CUDA path' };
+}

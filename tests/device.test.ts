@@ -1,0 +1,204 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  DeviceTensor,
+  DeviceUnavailableError,
+  InvalidTypeError,
+  InvalidValueError,
+  ShapeMismatchError,
+  UnigapError,
+  backendInfo,
+  cudaStatus,
+  getDefaultDevice,
+  resolveDevice,
+  setDefaultDevice,
+  verifiedCudaPaths,
+} from '../lib/index.js';
+import { loadNative } from '../lib/native.js';
+
+const status = cudaStatus();
+const hasCuda = status.available;
+
+function expectCode(fn: () => unknown, cls: abstract new (...a: never[]) => Error, code: string): void {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(cls);
+  expect((err as { code?: string }).code).toBe(code);
+}
+
+describe('cudaStatus', () => {
+  it('agrees with backendInfo and gives a reason when CUDA is unusable', () => {
+    const info = backendInfo();
+    expect(typeof status.available).toBe('boolean');
+    if (!hasCuda) {
+      expect(status.reason).toMatch(/\w/);
+      expect(info.cuda.deviceCount).toBe(0);
+    } else {
+      expect(status.reason).toBeNull();
+      expect(info.cuda.deviceCount).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('device choice', () => {
+  it("'cpu' always resolves to the CPU", () => {
+    expect(resolveDevice('cpu', 'logprobs.forward', [new Float32Array(4)]).device).toBe('cpu');
+  });
+
+  it("'auto' (the default) stays on the CPU for typed arrays", () => {
+    expect(getDefaultDevice()).toBe('auto');
+    const r = resolveDevice(undefined, 'logprobs.forward', [new Float32Array(4)]);
+    expect(r).toEqual({ device: 'cpu', reason: 'auto: inputs are host arrays' });
+  });
+
+  it("'auto' never picks an unverified CUDA path, even for DeviceTensor inputs", () => {
+    expect(verifiedCudaPaths.size).toBe(0);
+    const fake = Object.create(DeviceTensor.prototype) as DeviceTensor; // stands in for a device input
+    const r = resolveDevice('auto', 'logprobs.forward', [fake]);
+    expect(r.device).toBe('cpu');
+    expect(r.reason).toMatch(/not verified/);
+  });
+
+  it.skipIf(hasCuda)("an explicit 'cuda' without a usable device throws DeviceUnavailableError with a code", () => {
+    expectCode(
+      () => resolveDevice('cuda', 'logprobs.forward'),
+      DeviceUnavailableError,
+      'ERR_UNIGAP_DEVICE_UNAVAILABLE',
+    );
+    try {
+      resolveDevice('cuda', 'dpo.fromLogits');
+    } catch (e) {
+      expect(e).toBeInstanceOf(UnigapError);
+      expect((e as Error).message).toMatch(/dpo\.fromLogits: device 'cuda' requested but no usable CUDA device \(.+\)/);
+    }
+  });
+
+  it.skipIf(hasCuda)("the process default 'cuda' throws the same way; setDefaultDevice returns the previous", () => {
+    expect(setDefaultDevice('cuda')).toBe('auto');
+    try {
+      expectCode(
+        () => resolveDevice(undefined, 'logprobs.forward'),
+        DeviceUnavailableError,
+        'ERR_UNIGAP_DEVICE_UNAVAILABLE',
+      );
+      expect(resolveDevice('cpu', 'logprobs.forward').device).toBe('cpu'); // per-call wins
+    } finally {
+      expect(setDefaultDevice('auto')).toBe('cuda');
+    }
+  });
+
+  it('unknown devices are typed errors', () => {
+    expectCode(() => setDefaultDevice('gpu' as never), InvalidValueError, 'ERR_UNIGAP_INVALID_VALUE');
+    expectCode(() => resolveDevice('tpu' as never, 'logprobs.forward'), InvalidValueError, 'ERR_UNIGAP_INVALID_VALUE');
+    expect(getDefaultDevice()).toBe('auto');
+  });
+});
+
+describe('DeviceTensor argument checks (before any device access)', () => {
+  it('needs a dtype for Uint16Array and a matching one otherwise', () => {
+    expectCode(() => DeviceTensor.upload(new Uint16Array(4)), InvalidTypeError, 'ERR_UNIGAP_INVALID_DTYPE');
+    expectCode(
+      () => DeviceTensor.upload(new Float32Array(4), { dtype: 'bf16' }),
+      InvalidTypeError,
+      'ERR_UNIGAP_INVALID_DTYPE',
+    );
+    expectCode(() => DeviceTensor.upload(new Int16Array(4) as never), InvalidTypeError, 'ERR_UNIGAP_INVALID_TYPE');
+    expectCode(() => DeviceTensor.upload([1, 2] as never), InvalidTypeError, 'ERR_UNIGAP_INVALID_TYPE');
+  });
+
+  it('checks shapes and device ordinals', () => {
+    expectCode(
+      () => DeviceTensor.upload(new Float32Array(6), { shape: [4, 2] }),
+      ShapeMismatchError,
+      'ERR_UNIGAP_SHAPE_MISMATCH',
+    );
+    expectCode(() => DeviceTensor.empty([2, -1], 'f32'), InvalidValueError, 'ERR_UNIGAP_INVALID_VALUE');
+    expectCode(() => DeviceTensor.empty([2, 1.5], 'f32'), InvalidValueError, 'ERR_UNIGAP_INVALID_VALUE');
+    expectCode(() => DeviceTensor.empty([2], 'f8' as never), InvalidTypeError, 'ERR_UNIGAP_INVALID_DTYPE');
+    expectCode(() => DeviceTensor.empty([2], 'f32', { device: -1 }), InvalidValueError, 'ERR_UNIGAP_INVALID_VALUE');
+  });
+
+  it('fromPointer wants a non-zero 64-bit bigint', () => {
+    expectCode(() => DeviceTensor.fromPointer(4096 as never, [4], 'f32'), InvalidTypeError, 'ERR_UNIGAP_INVALID_TYPE');
+    expectCode(() => DeviceTensor.fromPointer(0n, [4], 'f32'), InvalidValueError, 'ERR_UNIGAP_INVALID_VALUE');
+    expectCode(() => DeviceTensor.fromPointer(1n << 64n, [4], 'f32'), InvalidValueError, 'ERR_UNIGAP_INVALID_VALUE');
+  });
+});
+
+describe.skipIf(hasCuda)('DeviceTensor without a usable CUDA device', () => {
+  it('creation fails cleanly with ERR_UNIGAP_DEVICE_UNAVAILABLE, never a crash', () => {
+    expectCode(
+      () => DeviceTensor.upload(new Float32Array([1, 2, 3])),
+      DeviceUnavailableError,
+      'ERR_UNIGAP_DEVICE_UNAVAILABLE',
+    );
+    expectCode(() => DeviceTensor.empty([3, 5], 'bf16'), DeviceUnavailableError, 'ERR_UNIGAP_DEVICE_UNAVAILABLE');
+    expectCode(
+      () => DeviceTensor.fromPointer(0x7f0000000000n, [4], 'f32'),
+      DeviceUnavailableError,
+      'ERR_UNIGAP_DEVICE_UNAVAILABLE',
+    );
+  });
+
+  it('the native layer answers with the same code (re-check behind the facade)', () => {
+    const n = loadNative() as unknown as {
+      cudaAlloc(bytes: number, device: number): unknown;
+      cudaWrap(p: bigint, bytes: number, device: number): unknown;
+      cudaStatus(): { available: boolean; reason: string | null };
+    };
+    expect(n.cudaStatus().available).toBe(false);
+    for (const call of [() => n.cudaAlloc(64, 0), () => n.cudaWrap(0x7f0000000000n, 64, 0)]) {
+      let err: unknown;
+      try {
+        call();
+      } catch (e) {
+        err = e;
+      }
+      expect((err as { code?: string }).code).toBe('ERR_UNIGAP_DEVICE_UNAVAILABLE');
+      expect((err as Error).message).toMatch(/no usable CUDA device|not compiled in/);
+    }
+    expect(() => n.cudaAlloc(-1, 0)).toThrow(RangeError);
+  });
+});
+
+// Runs only where Node sees a GPU (e.g. the device machine with ../shared/device/pack-node.sh).
+describe.skipIf(!hasCuda)('DeviceTensor on a CUDA device', () => {
+  it('round-trips every dtype and disposes idempotently', () => {
+    const cases: [Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array, string][] = [
+      [new Float32Array([1.5, -2, 3.25, 0, 7]), 'f32'],
+      [new Float64Array([1e300, -2, 3]), 'f64'],
+      [new Uint16Array([0x3f80, 0xbf80, 0x7fc0]), 'bf16'],
+      [new Int32Array([-1, 2, 2 ** 31 - 1]), 'i32'],
+      [new BigInt64Array([1n, -(2n ** 62n)]), 'i64'],
+      [new Uint8Array([0, 1, 255]), 'u8'],
+    ];
+    for (const [data, dtype] of cases) {
+      const t = DeviceTensor.upload(data, { dtype: dtype as never });
+      expect(t.dtype).toBe(dtype);
+      expect(t.shape).toEqual([data.length]);
+      expect(Array.from(t.download() as ArrayLike<unknown>)).toEqual(Array.from(data as ArrayLike<unknown>));
+      t.dispose();
+      t.dispose();
+      expect(t.disposed).toBe(true);
+      expect(() => t.download()).toThrow(InvalidValueError);
+    }
+  });
+
+  it('Symbol.dispose frees; fromPointer views without owning', () => {
+    let ptr = 0n;
+    {
+      using t = DeviceTensor.upload(new Float32Array([1, 2, 3, 4]), { shape: [2, 2] });
+      ptr = t.pointer;
+      const view = DeviceTensor.fromPointer(ptr, [4], 'f32');
+      expect(view.owned).toBe(false);
+      expect(Array.from(view.download() as Float32Array)).toEqual([1, 2, 3, 4]);
+      view.dispose(); // does not free t's memory
+      expect(Array.from(t.download() as Float32Array)).toEqual([1, 2, 3, 4]);
+    }
+    expect(ptr).toBeGreaterThan(0n);
+  });
+});
