@@ -220,6 +220,23 @@ export async function runSelfImprovement(options: RunOptions): Promise<RunResult
     probePrompts: promptsDigest(probe),
   };
   const dir = o.runDir ? new RunDir(o.runDir) : null;
+  const unlock = dir ? await dir.lock() : () => {};
+  try {
+    return await runLocked(o, ctx, dir, identity, probeN, useProbe);
+  } finally {
+    unlock();
+  }
+}
+
+async function runLocked(
+  o: RunOptions,
+  ctx: Ctx,
+  dir: RunDir | null,
+  identity: RunIdentity,
+  probeN: number,
+  useProbe: boolean,
+): Promise<RunResult> {
+  const { model, config, train, probe } = ctx;
   let state: LoopState | null = null;
   let metrics: RoundMetrics[] = [];
   if (dir) {

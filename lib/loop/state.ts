@@ -15,11 +15,12 @@
  * CorruptStateError, never being used silently.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { PoolState } from './curriculum.js';
+import { InvalidValueError } from '../errors.js';
 import { ConfigMismatchError, CorruptStateError } from './errors.js';
 import type { LoopConfig, ModelState, Prompt, PromptSamples, RoundMetrics } from './types.js';
 
@@ -222,6 +223,15 @@ interface CheckpointIndex {
   tensors: { name: string; offset: number; length: number }[];
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const pad = (r: number) => String(r).padStart(4, '0');
@@ -236,6 +246,45 @@ export class RunDir {
 
   private p(...parts: string[]): string {
     return join(this.dir, ...parts);
+  }
+
+  /**
+   * Take the directory's lock (run.lock, created exclusively, holding our pid) so two processes never
+   * write one run. A lock left by a dead process (kill -9) is taken over. Returns the release function.
+   */
+  async lock(): Promise<() => void> {
+    await mkdir(this.dir, { recursive: true });
+    const path = this.p('run.lock');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(path, 'wx');
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        return () => {
+          try {
+            unlinkSync(path);
+          } catch {
+            // Already gone.
+          }
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        let pid = NaN;
+        try {
+          pid = Number(readFileSync(path, 'utf8'));
+        } catch {
+          // Vanished in between: retry.
+        }
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+          throw new InvalidValueError(`${this.dir} is in use by another run (process ${pid}; lock ${path})`);
+        try {
+          unlinkSync(path);
+        } catch {
+          // Someone else took it over first; the next attempt decides.
+        }
+      }
+    }
+    throw new InvalidValueError(`${this.dir}: could not take the run lock (${path})`);
   }
 
   /** Does the directory hold a committed round? */
