@@ -187,6 +187,20 @@ const NO_TRAINING: TrainStats = { sftExamples: 0, dpoPairs: 0, meanLoss: 0, trai
  * Run (or, with `resume`, continue) the self-improvement loop. Returns every round's metrics (round 0
  * is the baseline), the guard's interventions and whether the run stopped early. The model is left
  * with the final weights (after a guard trip: the best round's).
+ *
+ * Throws (typed, with a `code`): InvalidValueError / InvalidTypeError / UnknownOptionError for bad
+ * options, AdapterError when the model or judge breaks the contract, ConfigMismatchError when resuming
+ * a run directory made with another config, CorruptStateError for a damaged run directory.
+ *
+ * @example
+ * const result = await runSelfImprovement({
+ *   model,                      // your UnifiedModel adapter
+ *   judge,                      // optional ExternalJudge: evaluation + co-degradation guard
+ *   trainPrompts, probePrompts, // disjoint
+ *   config: { strategy: 'c-sft', rounds: 10, samplesPerPrompt: 10, seed: 1 },
+ *   runDir: 'runs/c-sft', resume: true,
+ *   onEvent: (e) => e.type === 'round-end' && console.log(e.round, e.metrics.nonunified.value),
+ * });
  */
 export async function runSelfImprovement(options: RunOptions): Promise<RunResult> {
   if (!options || typeof options !== 'object')
