@@ -208,7 +208,7 @@ describe('scoreLogprobs vs the float64 reference', () => {
           const { entropy: _e, accuracy: _a, logitSums: _l, ...input } = o;
           for (const lse of [undefined, fused.call.tokenLse!]) {
             const b = runPoisoned(data, labels, { ...input, mode: 'backward', gradient, ...(lse ? { lse } : {}) });
-            const tol = dtype === 'f32' ? 1e-6 : dtype === 'bf16' ? 8e-3 : 1e-3;
+            const tol = dtype === 'f32' ? 2e-5 : dtype === 'bf16' ? 8e-3 : 1.5e-3; // lse round-trips through fp32
             expectClose(
               decodeLogits(b.call.gradOut!, dtype),
               decodeLogits(fused.call.gradOut!, dtype),

@@ -1,6 +1,5 @@
 // AVX2 + FMA + F16C tier: 8 f32 lanes, per-lane online statistics merged at the end of the row;
-// bf16 widened by a 16-bit shift, f16 by vcvtph2ps; exp by Cody-Waite reduction, a degree-6
-// polynomial and an exponent-field 2^n (inputs below -87 flushed to exactly 0, NaN passes through).
+// bf16 widened by a 16-bit shift, f16 by vcvtph2ps; statistics in base 2 as in the AVX-512 tier.
 // Row tails (< 8 elements) go through a small stack buffer padded with -inf.
 #include <immintrin.h>
 
@@ -14,23 +13,22 @@ namespace unigap {
 namespace logprobs {
 namespace {
 
-inline __m256 exp8(__m256 x) {  // x >= kExpLo (or NaN)
-  const __m256 lo = _mm256_set1_ps(-87.0f);
+// 2^x for x >= kExp2Lo (or NaN): n = round(x) by the 1.5 * 2^23 trick, the shared degree-5
+// polynomial for 2^f, 2^n built in the exponent field; below 2^-126 the result is flushed to 0.
+inline __m256 exp2_8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-126.0f), magic = _mm256_set1_ps(12582912.0f);
   const __m256 zero = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
   const __m256 xc = _mm256_max_ps(lo, x);
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
-  p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 nb = _mm256_add_ps(xc, magic);  // low mantissa bits hold n
+  const __m256 n = _mm256_sub_ps(nb, magic);
+  const __m256 f = _mm256_sub_ps(xc, n);
+  __m256 p = _mm256_set1_ps(kExp2C5);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2C4));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2C3));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2C2));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2C1));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(nb), _mm256_set1_epi32(127 - 0x4B400000)), 23);
   return _mm256_andnot_ps(zero, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
@@ -67,6 +65,13 @@ struct F16 {
   static float to_f32(T x) { return unigap_f16_to_f32(x); }
 };
 
+// x = fl(z * c), kept out of an FMA contraction with the subtraction that follows (see avx512.cpp).
+inline __m256 scaled(__m256 z, __m256 c) {
+  __m256 x = _mm256_mul_ps(z, c);
+  asm("" : "+x"(x));
+  return x;
+}
+
 // Up to 8 trailing elements as f32, padded with -inf.
 template <class D>
 inline __m256 load_tail(const typename D::T *p, int64_t k) {
@@ -82,9 +87,10 @@ inline float hsum(__m256 v) {
 }
 
 template <class D, bool ENT, bool AM, bool ZS>
-void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
+void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   const auto *row = static_cast<const typename D::T *>(rowp);
-  const __m256 ninf = _mm256_set1_ps(-INFINITY), lo = _mm256_set1_ps(kExpLo), vt = _mm256_set1_ps(inv_tau);
+  const __m256 ninf = _mm256_set1_ps(-INFINITY), lo = _mm256_set1_ps(kExp2Lo);
+  const __m256 vt = _mm256_set1_ps(mult);
   __m256 m = ninf, s = _mm256_setzero_ps(), t = _mm256_setzero_ps(), zs = _mm256_setzero_ps(), best = ninf;
   __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), cur = idx;
   const __m256i step = _mm256_set1_epi32(8);
@@ -116,14 +122,14 @@ void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
     const __m256 mn = _mm256_max_ps(m, _mm256_mul_ps(_mm256_max_ps(bm0, bm1), vt));
     const __m256 msafe = _mm256_andnot_ps(_mm256_cmp_ps(mn, ninf, _CMP_EQ_OQ), mn);
     const __m256 delta = _mm256_max_ps(lo, _mm256_sub_ps(m, msafe));
-    const __m256 f = exp8(delta);
+    const __m256 f = exp2_8(delta);
     if (ENT) t = _mm256_mul_ps(f, _mm256_fmadd_ps(s, delta, t));
     s = _mm256_mul_ps(f, s);
     m = mn;
     __m256 s1 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();
     auto acc = [&](__m256 z, __m256 &sa, __m256 &ta) {
-      const __m256 d = _mm256_max_ps(lo, _mm256_fmsub_ps(z, vt, msafe));
-      const __m256 x = exp8(d);
+      const __m256 d = _mm256_max_ps(lo, _mm256_sub_ps(scaled(z, vt), msafe));
+      const __m256 x = exp2_8(d);
       sa = _mm256_add_ps(sa, x);
       if (ENT) ta = _mm256_fmadd_ps(x, d, ta);
     };
@@ -152,12 +158,12 @@ void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
   float S = 0, Tt = 0;
   for (int j = 0; j < 8; j++) {
     if (ls[j] == 0) continue;
-    const float dj = lm[j] - gsafe, fj = std::exp(dj);
+    const float dj = lm[j] - gsafe, fj = std::exp2(dj);
     S += fj * ls[j];
     if (ENT) Tt += fj * (lt[j] + ls[j] * dj);
   }
   if (nan) S = NAN;
-  out->m = gm;
+  out->m = gm;  // base-2 units (Table::base2)
   out->s = S;
   out->t = Tt;
   out->zsum = 0;
@@ -182,37 +188,37 @@ void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
 }
 
 template <class D>
-void stats(const void *row, int64_t n, float inv_tau, int flags, RowStats *out) {
+void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
   switch (flags & 7) {
-    case 0: return stats_t<D, false, false, false>(row, n, inv_tau, out);
-    case 1: return stats_t<D, true, false, false>(row, n, inv_tau, out);
-    case 2: return stats_t<D, false, true, false>(row, n, inv_tau, out);
-    case 3: return stats_t<D, true, true, false>(row, n, inv_tau, out);
-    case 4: return stats_t<D, false, false, true>(row, n, inv_tau, out);
-    case 5: return stats_t<D, true, false, true>(row, n, inv_tau, out);
-    case 6: return stats_t<D, false, true, true>(row, n, inv_tau, out);
-    default: return stats_t<D, true, true, true>(row, n, inv_tau, out);
+    case 0: return stats_t<D, false, false, false>(row, n, mult, out);
+    case 1: return stats_t<D, true, false, false>(row, n, mult, out);
+    case 2: return stats_t<D, false, true, false>(row, n, mult, out);
+    case 3: return stats_t<D, true, true, false>(row, n, mult, out);
+    case 4: return stats_t<D, false, false, true>(row, n, mult, out);
+    case 5: return stats_t<D, true, false, true>(row, n, mult, out);
+    case 6: return stats_t<D, false, true, true>(row, n, mult, out);
+    default: return stats_t<D, true, true, true>(row, n, mult, out);
   }
 }
 
 template <class D>
-void grad(const void *rowp, void *outp, int64_t n, float inv_tau, float lse, float scale) {
+void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale) {
   const auto *row = static_cast<const typename D::T *>(rowp);
   auto *out = static_cast<typename D::T *>(outp);
-  const __m256 lo = _mm256_set1_ps(kExpLo), vt = _mm256_set1_ps(inv_tau), vl = _mm256_set1_ps(lse);
-  const __m256 ns = _mm256_set1_ps(-scale);
+  const __m256 lo = _mm256_set1_ps(kExp2Lo), vt = _mm256_set1_ps(mult);
+  const __m256 vl = _mm256_set1_ps(lse), ns = _mm256_set1_ps(-scale);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m256 a = exp8(_mm256_max_ps(lo, _mm256_fmsub_ps(D::load(row + i), vt, vl)));
-    const __m256 b = exp8(_mm256_max_ps(lo, _mm256_fmsub_ps(D::load(row + i + 8), vt, vl)));
+    const __m256 a = exp2_8(_mm256_max_ps(lo, _mm256_sub_ps(scaled(D::load(row + i), vt), vl)));
+    const __m256 b = exp2_8(_mm256_max_ps(lo, _mm256_sub_ps(scaled(D::load(row + i + 8), vt), vl)));
     D::store(out + i, _mm256_mul_ps(ns, a));
     D::store(out + i + 8, _mm256_mul_ps(ns, b));
   }
   for (; i + 8 <= n; i += 8)
-    D::store(out + i, _mm256_mul_ps(ns, exp8(_mm256_max_ps(lo, _mm256_fmsub_ps(D::load(row + i), vt, vl)))));
+    D::store(out + i, _mm256_mul_ps(ns, exp2_8(_mm256_max_ps(lo, _mm256_sub_ps(scaled(D::load(row + i), vt), vl)))));
   if (i < n) {
     alignas(32) typename D::T buf[16];
-    const __m256 a = exp8(_mm256_max_ps(lo, _mm256_fmsub_ps(load_tail<D>(row + i, n - i), vt, vl)));
+    const __m256 a = exp2_8(_mm256_max_ps(lo, _mm256_sub_ps(scaled(load_tail<D>(row + i, n - i), vt), vl)));
     D::store(buf, _mm256_mul_ps(ns, a));
     std::memcpy(out + i, buf, static_cast<size_t>(n - i) * sizeof(typename D::T));
   }
@@ -221,7 +227,7 @@ void grad(const void *rowp, void *outp, int64_t n, float inv_tau, float lse, flo
 }  // namespace
 
 const Table &table_avx2() {
-  static const Table t = {{stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
+  static const Table t = {true, {stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
   return t;
 }
 

@@ -1,6 +1,8 @@
 // AVX-512 tier (F/BW/VL/DQ): 16 f32 lanes, per-lane online statistics merged at the end of the row;
-// bf16 widened by a 16-bit shift, f16 by vcvtph2ps; exp by Cody-Waite reduction, a degree-6
-// polynomial and vscalefps (underflows to exactly 0, passes NaN through).
+// bf16 widened by a 16-bit shift, f16 by vcvtph2ps. The statistics run in base 2 (x = z * log2(e) / tau)
+// so each element costs a mul and a sub, one exp2 (vreduceps, 5 FMAs, vscalefps) and the sums. x = fl(z * c) is
+// rounded before the max is subtracted (never fused) so the max element gives exactly 2^0 and the
+// dispatch can form x_y - m exactly as the kernel did.
 #include <immintrin.h>
 
 #include <cmath>
@@ -12,20 +14,18 @@ namespace unigap {
 namespace logprobs {
 namespace {
 
-inline __m512 exp16(__m512 x) {  // x >= kExpLo (or NaN)
-  const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
-  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
-  p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
+// 2^x for x >= kExp2Lo (or NaN) in 7 instructions: f = x - floor(x) by vreduceps, a degree-5
+// polynomial for 2^f on [0, 1) (kExp2F*), and vscalefps(p, x), which scales by 2^floor(x) itself,
+// underflows to exactly 0 below 2^-149 and passes NaN through.
+inline __m512 exp2_16(__m512 x) {
+  const __m512 f = _mm512_reduce_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m512 p = _mm512_set1_ps(kExp2F5);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2F4));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2F3));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2F2));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2F1));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, x);
 }
 
 // Loads give -inf in masked-off lanes so they weigh nothing in max / sum / argmax.
@@ -66,12 +66,20 @@ struct F16 {
   static void store(T *p, __m512 x, __mmask16 k) { _mm256_mask_storeu_epi16(p, k, narrow(x)); }
 };
 
+// x = fl(z * c), kept out of an FMA contraction with the subtraction that follows.
+inline __m512 scaled(__m512 z, __m512 c) {
+  __m512 x = _mm512_mul_ps(z, c);
+  asm("" : "+v"(x));
+  return x;
+}
+
 inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1u); }
 
 template <class D, bool ENT, bool AM, bool ZS>
-void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
+void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   const auto *row = static_cast<const typename D::T *>(rowp);
-  const __m512 ninf = _mm512_set1_ps(-INFINITY), lo = _mm512_set1_ps(kExpLo), vt = _mm512_set1_ps(inv_tau);
+  const __m512 ninf = _mm512_set1_ps(-INFINITY), lo = _mm512_set1_ps(kExp2Lo);
+  const __m512 vt = _mm512_set1_ps(mult);
   __m512 m = ninf, s = _mm512_setzero_ps(), t = _mm512_setzero_ps(), zs = _mm512_setzero_ps(), best = ninf;
   __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), cur = idx;
   const __m512i step = _mm512_set1_epi32(16);
@@ -111,16 +119,16 @@ void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
     const __m512 mn = _mm512_max_ps(m, _mm512_mul_ps(_mm512_max_ps(bm0, bm1), vt));
     const __m512 msafe = _mm512_mask_mov_ps(mn, _mm512_cmp_ps_mask(mn, ninf, _CMP_EQ_OQ), _mm512_setzero_ps());
     const __m512 delta = _mm512_max_ps(lo, _mm512_sub_ps(m, msafe));
-    const __m512 f = exp16(delta);
+    const __m512 f = exp2_16(delta);
     if (ENT) t = _mm512_mul_ps(f, _mm512_fmadd_ps(s, delta, t));
     s = _mm512_mul_ps(f, s);
     m = mn;
     i = b;
     __m512 s1 = _mm512_setzero_ps(), t1 = _mm512_setzero_ps();
     for (; i + 32 <= e; i += 32) {
-      const __m512 d0 = _mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i), vt, msafe));
-      const __m512 d1 = _mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i + 16), vt, msafe));
-      const __m512 e0 = exp16(d0), e1 = exp16(d1);
+      const __m512 d0 = _mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i), vt), msafe));
+      const __m512 d1 = _mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i + 16), vt), msafe));
+      const __m512 e0 = exp2_16(d0), e1 = exp2_16(d1);
       s = _mm512_add_ps(s, e0);
       s1 = _mm512_add_ps(s1, e1);
       if (ENT) {
@@ -129,8 +137,8 @@ void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
       }
     }
     for (; i < e; i += 16) {
-      const __m512 d = _mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i, tail_mask(e - i)), vt, msafe));
-      const __m512 x = exp16(d);
+      const __m512 d = _mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i, tail_mask(e - i)), vt), msafe));
+      const __m512 x = exp2_16(d);
       s = _mm512_add_ps(s, x);
       if (ENT) t = _mm512_fmadd_ps(x, d, t);
     }
@@ -153,12 +161,12 @@ void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
   float S = 0, Tt = 0;
   for (int j = 0; j < 16; j++) {
     if (ls[j] == 0) continue;
-    const float dj = lm[j] - gsafe, fj = std::exp(dj);
+    const float dj = lm[j] - gsafe, fj = std::exp2(dj);
     S += fj * ls[j];
     if (ENT) Tt += fj * (lt[j] + ls[j] * dj);
   }
   if (nan) S = NAN;
-  out->m = gm;
+  out->m = gm;  // base-2 units (Table::base2)
   out->s = S;
   out->t = Tt;
   out->zsum = ZS ? _mm512_reduce_add_ps(zs) : 0.0f;
@@ -181,35 +189,35 @@ void stats_t(const void *rowp, int64_t n, float inv_tau, RowStats *out) {
 }
 
 template <class D>
-void stats(const void *row, int64_t n, float inv_tau, int flags, RowStats *out) {
+void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
   switch (flags & 7) {
-    case 0: return stats_t<D, false, false, false>(row, n, inv_tau, out);
-    case 1: return stats_t<D, true, false, false>(row, n, inv_tau, out);
-    case 2: return stats_t<D, false, true, false>(row, n, inv_tau, out);
-    case 3: return stats_t<D, true, true, false>(row, n, inv_tau, out);
-    case 4: return stats_t<D, false, false, true>(row, n, inv_tau, out);
-    case 5: return stats_t<D, true, false, true>(row, n, inv_tau, out);
-    case 6: return stats_t<D, false, true, true>(row, n, inv_tau, out);
-    default: return stats_t<D, true, true, true>(row, n, inv_tau, out);
+    case 0: return stats_t<D, false, false, false>(row, n, mult, out);
+    case 1: return stats_t<D, true, false, false>(row, n, mult, out);
+    case 2: return stats_t<D, false, true, false>(row, n, mult, out);
+    case 3: return stats_t<D, true, true, false>(row, n, mult, out);
+    case 4: return stats_t<D, false, false, true>(row, n, mult, out);
+    case 5: return stats_t<D, true, false, true>(row, n, mult, out);
+    case 6: return stats_t<D, false, true, true>(row, n, mult, out);
+    default: return stats_t<D, true, true, true>(row, n, mult, out);
   }
 }
 
 template <class D>
-void grad(const void *rowp, void *outp, int64_t n, float inv_tau, float lse, float scale) {
+void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale) {
   const auto *row = static_cast<const typename D::T *>(rowp);
   auto *out = static_cast<typename D::T *>(outp);
-  const __m512 lo = _mm512_set1_ps(kExpLo), vt = _mm512_set1_ps(inv_tau), vl = _mm512_set1_ps(lse);
-  const __m512 ns = _mm512_set1_ps(-scale);
+  const __m512 lo = _mm512_set1_ps(kExp2Lo), vt = _mm512_set1_ps(mult);
+  const __m512 vl = _mm512_set1_ps(lse), ns = _mm512_set1_ps(-scale);
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m512 a = exp16(_mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i), vt, vl)));
-    const __m512 b = exp16(_mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i + 16), vt, vl)));
+    const __m512 a = exp2_16(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i), vt), vl)));
+    const __m512 b = exp2_16(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i + 16), vt), vl)));
     D::store(out + i, _mm512_mul_ps(ns, a));
     D::store(out + i + 16, _mm512_mul_ps(ns, b));
   }
   for (; i < n; i += 16) {
     const __mmask16 k = tail_mask(n - i);
-    const __m512 a = exp16(_mm512_max_ps(lo, _mm512_fmsub_ps(D::load(row + i, k), vt, vl)));
+    const __m512 a = exp2_16(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i, k), vt), vl)));
     D::store(out + i, _mm512_mul_ps(ns, a), k);
   }
 }
@@ -217,7 +225,7 @@ void grad(const void *rowp, void *outp, int64_t n, float inv_tau, float lse, flo
 }  // namespace
 
 const Table &table_avx512() {
-  static const Table t = {{stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
+  static const Table t = {true, {stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
   return t;
 }
 

@@ -52,6 +52,7 @@ struct Ctx {
   int di;
   size_t esize;
   float inv_tau;
+  float mult;  // into the tier's units: inv_tau, or inv_tau * log2(e) when tab->base2
   const int32_t *target;  // label of the row's target, -1 when the row is not counted
   const float *upstream;  // g_t per row (grad modes)
   float *logp;            // token logp (caller's or scratch)
@@ -83,26 +84,31 @@ void rows(void *p, int64_t begin, int64_t end) {
       continue;
     }
     RowStats st{};
-    float lse;
+    const bool b2 = c.tab->base2;
+    // x_y - m and log s are formed in the tier's units, exactly as the kernel formed every x - m
+    const float xy = load_one(row, c.di, y) * c.mult;  // read before an in-place sweep overwrites it
+    float lse_k, logp;
     if (c.mode == kBackward && c.g->token_lse) {
-      lse = c.g->token_lse[t];
+      lse_k = b2 ? c.g->token_lse[t] * unigap::logprobs::kLog2e : c.g->token_lse[t];
+      logp = (xy - lse_k) * (b2 ? unigap::logprobs::kLn2 : 1.0f);
     } else {
-      c.tab->stats[c.di](row, v, c.inv_tau, flags, &st);
-      lse = st.m + std::log(st.s);
+      c.tab->stats[c.di](row, v, c.mult, flags, &st);
+      const float ls = b2 ? std::log2(st.s) : std::log(st.s);
+      lse_k = st.m + ls;
+      logp = ((xy - st.m) - ls) * (b2 ? unigap::logprobs::kLn2 : 1.0f);
     }
-    const float uy = load_one(row, c.di, y) * c.inv_tau;  // read before an in-place sweep overwrites it
-    const float logp = uy - lse;
     if (fwd) {
+      const float unit = b2 ? unigap::logprobs::kLn2 : 1.0f;
       c.logp[t] = logp;
-      if (a.token_lse) a.token_lse[t] = lse;
-      if (a.token_entropy) a.token_entropy[t] = std::log(st.s) - st.t / st.s;
-      if (a.token_correct) a.token_correct[t] = (st.argmax == y && !std::isnan(lse)) ? 1 : 0;
+      if (a.token_lse) a.token_lse[t] = lse_k * unit;
+      if (a.token_entropy) a.token_entropy[t] = ((b2 ? std::log2(st.s) : std::log(st.s)) - st.t / st.s) * unit;
+      if (a.token_correct) a.token_correct[t] = (st.argmax == y && !std::isnan(lse_k)) ? 1 : 0;
       if (c.zsum) c.zsum[t] = st.zsum;
     }
     if (bwd) {
       const float scale = c.upstream[t] * c.inv_tau;
-      c.tab->grad[c.di](row, gout, v, c.inv_tau, lse, scale);
-      // label column in fp32: scale * (1 - p_y) = -scale * expm1(logp), exact near p_y = 1
+      c.tab->grad[c.di](row, gout, v, c.mult, lse_k, scale);
+      // label column in fp32: scale * (1 - p_y) = -scale * expm1(logp)
       store_one(gout, c.di, y, -scale * std::expm1(logp));
     }
   }
@@ -173,10 +179,12 @@ unigap_status run(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, 
           di,
           di == 0 ? sizeof(float) : sizeof(uint16_t),
           1.0f / a->temperature,
+          0.0f,
           target.data(),
           upstream.empty() ? nullptr : upstream.data(),
           logp,
           zsum.empty() ? nullptr : zsum.data()};
+    c.mult = c.tab->base2 ? c.inv_tau * unigap::logprobs::kLog2e : c.inv_tau;
     const int64_t grain = v >= 4096 ? 1 : (4096 + v - 1) / v;
     unigap_parallel_for(n, grain, rows, &c);
     if (mode == kBackward) return UNIGAP_STATUS_OK;

@@ -10,10 +10,11 @@ namespace logprobs {
 
 enum StatFlags { kStatEntropy = 1, kStatArgmax = 2, kStatZsum = 4 };
 
-// One row's statistics in u = z * inv_tau space, from one pass over the row:
-//   m = max_v u_v, s = sum_v exp(u_v - m), t = sum_v exp(u_v - m) (u_v - m)   (t only with kStatEntropy)
-//   lse = m + log s; entropy = log s - t / s; argmax = first index of max_v z_v (kStatArgmax);
-//   zsum = sum_v z_v (raw logits, kStatZsum).
+// One row's statistics from one pass over the row, in the tier's units: x = fl(z * mult) where mult
+// is inv_tau (natural units, Table::base2 false) or inv_tau * log2(e) (base 2, Table::base2 true):
+//   m = max_v x_v, s = sum_v E(x_v - m), t = sum_v E(x_v - m) (x_v - m)   (t only with kStatEntropy)
+// with E = exp or exp2. Then lse = (m + log s) [* ln 2], entropy = (log s - t / s) [* ln 2],
+// argmax = first index of max_v z_v (kStatArgmax); zsum = sum_v z_v (raw logits, kStatZsum).
 // A NaN logit makes s NaN; an all -inf row has m = -inf and s = 0.
 struct RowStats {
   float m, s, t, zsum;
@@ -21,12 +22,13 @@ struct RowStats {
 };
 
 // dtype index: 0 f32, 1 bf16, 2 f16.
-using RowStatsFn = void (*)(const void *row, int64_t v, float inv_tau, int flags, RowStats *out);
-// out[v] = scale * -exp(u_v - lse) for every v (the label column is patched by the caller in fp32).
-// `out` may alias `row` exactly (in place).
-using RowGradFn = void (*)(const void *row, void *out, int64_t v, float inv_tau, float lse, float scale);
+using RowStatsFn = void (*)(const void *row, int64_t v, float mult, int flags, RowStats *out);
+// out[v] = scale * -E(fl(z_v * mult) - lse) for every v, lse in the tier's units (the label column is
+// patched by the caller in fp32). `out` may alias `row` exactly (in place).
+using RowGradFn = void (*)(const void *row, void *out, int64_t v, float mult, float lse, float scale);
 
 struct Table {
+  bool base2;
   RowStatsFn stats[3];
   RowGradFn grad[3];
 };
@@ -40,6 +42,23 @@ const Table &table_avx512();
 constexpr int64_t kBlock = 512;
 // Inputs of exp below this give 0 (every tier clamps here so -inf logits weigh exactly 0).
 constexpr float kExpLo = -104.0f;
+// The SIMD tiers work in base 2: x = u * log2(e), exp(u) = 2^x; 2^-150 rounds to 0.
+constexpr float kExp2Lo = -150.0f;
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2 = 0.693147180559945309f;
+// 2^f ~ 1 + f (C1 + f (C2 + f (C3 + f (C4 + f C5)))) on [-0.5, 0.5]: a relative-error minimax fit
+// (Lawson iterations on Chebyshev nodes) made for unigap; max relative error 1.9e-7 evaluated in fp32.
+constexpr float kExp2C1 = 0.6931470036506653f;
+constexpr float kExp2C2 = 0.24022242426872253f;
+constexpr float kExp2C3 = 0.05550733581185341f;
+constexpr float kExp2C4 = 0.009671512991189957f;
+constexpr float kExp2C5 = 0.001326472731307149f;
+// The same on [0, 1) (for f = x - floor(x)); p(0) = 1 exactly; max relative error 1.6e-7 in fp32.
+constexpr float kExp2F1 = 0.6931512951850891f;
+constexpr float kExp2F2 = 0.24016444385051727f;
+constexpr float kExp2F3 = 0.05579991266131401f;
+constexpr float kExp2F4 = 0.009017028845846653f;
+constexpr float kExp2F5 = 0.001867130515165627f;
 
 }  // namespace logprobs
 }  // namespace unigap

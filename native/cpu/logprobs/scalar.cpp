@@ -30,7 +30,7 @@ struct F16 {
 inline float exp_clamped(float d) { return d <= kExpLo ? 0.0f : std::exp(d); }
 
 template <class D>
-void stats(const void *rowp, int64_t n, float inv_tau, int flags, RowStats *out) {
+void stats(const void *rowp, int64_t n, float mult, int flags, RowStats *out) {
   const auto *row = static_cast<const typename D::T *>(rowp);
   const float ninf = -std::numeric_limits<float>::infinity();
   float m = ninf, s = 0, t = 0, zsum = 0, best = ninf;
@@ -41,7 +41,7 @@ void stats(const void *rowp, int64_t n, float inv_tau, int flags, RowStats *out)
     float bm = ninf;
     for (int64_t i = b; i < e; i++) {
       const float z = D::load(row + i);
-      const float u = z * inv_tau;
+      const float u = z * mult;
       if (u > bm) bm = u;
       if (am && z > best) {
         best = z;
@@ -60,7 +60,7 @@ void stats(const void *rowp, int64_t n, float inv_tau, int flags, RowStats *out)
       m = mn;
     }
     for (int64_t i = b; i < e; i++) {
-      float d = D::load(row + i) * inv_tau - msafe;
+      float d = D::load(row + i) * mult - msafe;
       if (d < kExpLo) d = kExpLo;
       const float x = exp_clamped(d);
       s += x;
@@ -75,16 +75,16 @@ void stats(const void *rowp, int64_t n, float inv_tau, int flags, RowStats *out)
 }
 
 template <class D>
-void grad(const void *rowp, void *outp, int64_t n, float inv_tau, float lse, float scale) {
+void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale) {
   const auto *row = static_cast<const typename D::T *>(rowp);
   auto *out = static_cast<typename D::T *>(outp);
-  for (int64_t i = 0; i < n; i++) D::store(out + i, -scale * exp_clamped(D::load(row + i) * inv_tau - lse));
+  for (int64_t i = 0; i < n; i++) D::store(out + i, -scale * exp_clamped(D::load(row + i) * mult - lse));
 }
 
 }  // namespace
 
 const Table &table_scalar() {
-  static const Table t = {{stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
+  static const Table t = {false, {stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
   return t;
 }
 

@@ -1,0 +1,277 @@
+// logprobs: every ISA tier vs the scalar tier (forward, backward with and without lse, fused) on odd
+// and real shapes for f32 / bf16 / f16; the statuses of bad arguments; --perf timings per tier.
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "harness.h"
+#include "unigap/half.h"
+#include "unigap/logprobs.h"
+
+namespace {
+
+struct Problem {
+  int64_t n, v;
+  unigap_dtype dtype;
+  std::vector<float> f;          // the values (exactly representable in dtype)
+  std::vector<uint16_t> h;       // bits for bf16 / f16
+  std::vector<int32_t> labels;
+  std::vector<uint8_t> mask;
+  std::vector<int64_t> offsets;
+  std::vector<float> gseq, gtok;
+  int shift;
+  float tau;
+  const void *logits() const { return dtype == UNIGAP_DTYPE_F32 ? static_cast<const void *>(f.data()) : h.data(); }
+  size_t esize() const { return dtype == UNIGAP_DTYPE_F32 ? 4 : 2; }
+};
+
+Problem make(int64_t n, int64_t v, unigap_dtype dt, int shift, float tau, int64_t nseq) {
+  Problem p;
+  p.n = n;
+  p.v = v;
+  p.dtype = dt;
+  p.shift = shift;
+  p.tau = tau;
+  p.f.resize(static_cast<size_t>(n * v));
+  p.h.resize(p.f.size());
+  for (size_t i = 0; i < p.f.size(); i++) {
+    float x = harness::normal(0.f, 3.f);
+    if (dt == UNIGAP_DTYPE_BF16) {
+      p.h[i] = unigap_f32_to_bf16(x);
+      x = unigap_bf16_to_f32(p.h[i]);
+    } else if (dt == UNIGAP_DTYPE_F16) {
+      p.h[i] = unigap_f32_to_f16(x);
+      x = unigap_f16_to_f32(p.h[i]);
+    }
+    p.f[i] = x;
+  }
+  p.labels.resize(static_cast<size_t>(n));
+  p.mask.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; i++) {
+    p.labels[i] = (i % 7 == 3) ? -100 : static_cast<int32_t>(harness::uniform(0.f, 1.f) * static_cast<float>(v)) % v;
+    p.mask[i] = (i % 11 == 5) ? 0 : 1;
+  }
+  p.offsets.push_back(0);
+  for (int64_t s = 1; s < nseq; s++) p.offsets.push_back(n * s / nseq);
+  p.offsets.push_back(n);
+  for (size_t s = 0; s + 1 < p.offsets.size(); s++) p.gseq.push_back(harness::normal());
+  for (int64_t i = 0; i < n; i++) p.gtok.push_back(harness::normal(0.f, 0.3f));
+  return p;
+}
+
+struct Out {
+  std::vector<float> logp, ent, lse, sum, mean;
+  std::vector<uint8_t> correct;
+  std::vector<int32_t> count;
+  std::vector<double> zsum;
+  std::vector<uint8_t> grad;  // raw bytes of the dtype
+};
+
+unigap_logprobs_args args_for(const Problem &p, Out &o) {
+  const size_t n = static_cast<size_t>(p.n), ns = p.offsets.size() - 1;
+  const float nan = std::nanf("");
+  o.logp.assign(n, nan);
+  o.ent.assign(n, nan);
+  o.lse.assign(n, nan);
+  o.correct.assign(n, 0xaa);
+  o.sum.assign(ns, nan);
+  o.mean.assign(ns, nan);
+  o.count.assign(ns, -7);
+  o.zsum.assign(ns, nan);
+  unigap_logprobs_args a{};
+  a.logits = p.logits();
+  a.dtype = p.dtype;
+  a.n_tokens = p.n;
+  a.vocab = p.v;
+  a.labels = p.labels.data();
+  a.mask = p.mask.data();
+  a.ignore_index = -100;
+  a.offsets = p.offsets.data();
+  a.n_seq = static_cast<int64_t>(ns);
+  a.shift = p.shift;
+  a.temperature = p.tau;
+  a.token_logp = o.logp.data();
+  a.token_entropy = o.ent.data();
+  a.token_correct = o.correct.data();
+  a.token_lse = o.lse.data();
+  a.seq_sum = o.sum.data();
+  a.seq_count = o.count.data();
+  a.seq_mean = o.mean.data();
+  a.seq_logit_sum = o.zsum.data();
+  return a;
+}
+
+float grad_at(const Problem &p, const Out &o, size_t i) {
+  uint16_t h;
+  switch (p.dtype) {
+    case UNIGAP_DTYPE_F32: {
+      float x;
+      std::memcpy(&x, o.grad.data() + 4 * i, 4);
+      return x;
+    }
+    case UNIGAP_DTYPE_BF16: std::memcpy(&h, o.grad.data() + 2 * i, 2); return unigap_bf16_to_f32(h);
+    default: std::memcpy(&h, o.grad.data() + 2 * i, 2); return unigap_f16_to_f32(h);
+  }
+}
+
+// mode 0 forward, 1 backward (lse recomputed), 2 backward (lse given), 3 fused
+Out run(const Problem &p, int mode, const Out *fwd = nullptr) {
+  Out o;
+  unigap_logprobs_args a = args_for(p, o);
+  o.grad.assign(static_cast<size_t>(p.n * p.v) * p.esize(), 0xff);  // NaN in every dtype
+  unigap_logprobs_grad g{};
+  g.grad_seq = p.gseq.data();
+  g.grad_token = p.gtok.data();
+  g.grad_out = o.grad.data();
+  if (mode == 2 && fwd) g.token_lse = fwd->lse.data();
+  unigap_status s = mode == 0 ? unigap_logprobs_forward(&a)
+                    : mode == 3 ? unigap_logprobs_forward_backward(&a, &g)
+                                : unigap_logprobs_backward(&a, &g);
+  CHECK(s == UNIGAP_STATUS_OK);
+  return o;
+}
+
+void compare(const Problem &p, const Out &got, const Out &want, bool fwd, bool bwd) {
+  int bad = 0;
+  if (fwd) {
+    for (size_t i = 0; i < got.logp.size() && bad < 5; i++) {
+      const double tol = 2e-5 * (1 + std::fabs(want.lse[i]));
+      bad += !harness::close(got.logp[i], want.logp[i], 0, tol);
+      bad += !harness::close(got.lse[i], want.lse[i], 0, tol);
+      bad += !harness::close(got.ent[i], want.ent[i], 0, tol);
+      bad += got.correct[i] != want.correct[i];
+    }
+    CHECK(bad == 0);
+    for (size_t s = 0; s < got.sum.size(); s++) {
+      CHECK(got.count[s] == want.count[s]);
+      CHECK_CLOSE(got.sum[s], want.sum[s], 1e-5, 2e-5 * (1 + want.count[s]));
+      CHECK_CLOSE(got.mean[s], want.mean[s], 1e-5, 2e-5);
+      CHECK_CLOSE(got.zsum[s], want.zsum[s], 1e-5, 1e-4 * (1 + want.count[s]));
+    }
+  }
+  if (bwd) {
+    // exp(u - lse) inherits lse's absolute fp32 error as a relative one; 1 - p_y near p_y = 1 turns
+    // logp's absolute error into |g|/tau * err; then rounding to bf16 / f16.
+    const double rtol = p.dtype == UNIGAP_DTYPE_F32 ? 1e-4 : (p.dtype == UNIGAP_DTYPE_BF16 ? 8e-3 : 1.5e-3);
+    const double atol0 = p.dtype == UNIGAP_DTYPE_F16 ? 1e-7 : 1e-9;
+    std::vector<float> gt(static_cast<size_t>(p.n), 0.f);
+    for (size_t s = 0; s + 1 < p.offsets.size(); s++)
+      for (int64_t t = p.offsets[s]; t < p.offsets[s + 1]; t++) gt[t] = std::fabs(p.gseq[s] + p.gtok[t]) / p.tau;
+    bad = 0;
+    for (size_t i = 0; i < static_cast<size_t>(p.n * p.v) && bad < 5; i++) {
+      const float a = grad_at(p, got, i), b = grad_at(p, want, i);
+      const double atol = atol0 + 1e-5 * gt[i / p.v];
+      if (!harness::close(a, b, rtol, atol)) {
+        if (bad == 0) std::fprintf(stderr, "    grad[%zu] %.9g vs %.9g (dtype %d)\n", i, a, b, p.dtype);
+        bad++;
+      }
+    }
+    CHECK(bad == 0);
+  }
+}
+
+const unigap_dtype kDtypes[] = {UNIGAP_DTYPE_F32, UNIGAP_DTYPE_BF16, UNIGAP_DTYPE_F16};
+
+}  // namespace
+
+UNIGAP_TEST("logprobs/tiers_match_scalar") {
+  const unigap_isa best = unigap_isa_best();
+  struct Shape {
+    int64_t n, v, nseq;
+    int shift;
+    float tau;
+  } shapes[] = {{1, 1, 1, 0, 1.f},   {9, 7, 2, 0, 0.7f},   {13, 2053, 3, 1, 1.f},
+                {33, 1037, 3, 1, 1.9f}, {64, 32000, 4, 1, 1.f}, {5, 513, 1, 0, 1.f}};
+  for (unigap_dtype dt : kDtypes)
+    for (const Shape &sh : shapes) {
+      Problem p = make(sh.n, sh.v, dt, sh.shift, sh.tau, sh.nseq);
+      unigap_isa_set(UNIGAP_ISA_SCALAR);
+      Out f0 = run(p, 0), b0 = run(p, 1), fb0 = run(p, 3);
+      compare(p, fb0, f0, true, false);  // the fused forward is the forward
+      compare(p, fb0, b0, false, true);  // and its gradient the backward's
+      for (int t = UNIGAP_ISA_AVX2; t <= best; t++) {
+        unigap_isa_set(static_cast<unigap_isa>(t));
+        Out f = run(p, 0);
+        compare(p, f, f0, true, false);
+        compare(p, run(p, 1), b0, false, true);
+        compare(p, run(p, 2, &f), b0, false, true);
+        Out fb = run(p, 3);
+        compare(p, fb, f0, true, false);
+        compare(p, fb, b0, false, true);
+      }
+    }
+  unigap_isa_set(best);
+}
+
+UNIGAP_TEST("logprobs/statuses") {
+  Problem p = make(6, 10, UNIGAP_DTYPE_F32, 0, 1.f, 2);
+  Out o;
+  unigap_logprobs_args a = args_for(p, o);
+  CHECK(unigap_logprobs_forward(&a) == UNIGAP_STATUS_OK);
+  unigap_logprobs_args b = a;
+  std::vector<int32_t> lab = p.labels;
+  lab[1] = 10;
+  p.mask[1] = 1;
+  b.labels = lab.data();
+  CHECK(unigap_logprobs_forward(&b) == UNIGAP_STATUS_OUT_OF_RANGE);
+  b = a;
+  b.temperature = 0;
+  CHECK(unigap_logprobs_forward(&b) == UNIGAP_STATUS_INVALID_ARGUMENT);
+  b.temperature = INFINITY;
+  CHECK(unigap_logprobs_forward(&b) == UNIGAP_STATUS_INVALID_ARGUMENT);
+  b = a;
+  b.dtype = UNIGAP_DTYPE_F64;
+  CHECK(unigap_logprobs_forward(&b) == UNIGAP_STATUS_UNSUPPORTED_DTYPE);
+  b = a;
+  const int64_t bad_off[] = {0, 4, 5};
+  b.offsets = bad_off;
+  CHECK(unigap_logprobs_forward(&b) == UNIGAP_STATUS_SHAPE_MISMATCH);
+  const int64_t dec_off[] = {0, 4, 3, 6};
+  b.offsets = dec_off;
+  b.n_seq = 3;
+  CHECK(unigap_logprobs_forward(&b) == UNIGAP_STATUS_SHAPE_MISMATCH);
+  b = a;
+  b.vocab = 0;
+  CHECK(unigap_logprobs_forward(&b) == UNIGAP_STATUS_INVALID_ARGUMENT);
+  CHECK(unigap_logprobs_backward(&a, nullptr) == UNIGAP_STATUS_INVALID_ARGUMENT);
+  // N = 0: nothing to read, the sequences are empty
+  b = a;
+  b.n_tokens = 0;
+  const int64_t zero_off[] = {0, 0, 0};
+  b.offsets = zero_off;
+  CHECK(unigap_logprobs_forward(&b) == UNIGAP_STATUS_OK);
+  CHECK(o.count[0] == 0 && o.sum[1] == 0 && o.mean[1] == 0);
+}
+
+UNIGAP_TEST("logprobs/perf") {
+  if (!harness::g_perf) return;
+  const unigap_isa best = unigap_isa_best();
+  for (unigap_dtype dt : {UNIGAP_DTYPE_F32, UNIGAP_DTYPE_BF16}) {
+    Problem p = make(4096, 32000, dt, 0, 1.f, 8);
+    for (int t = 0; t <= best; t++) {
+      unigap_isa_set(static_cast<unigap_isa>(t));
+      for (int mode : {0, 3}) {
+        Out o;
+        unigap_logprobs_args a = args_for(p, o);
+        a.token_entropy = nullptr;
+        a.token_correct = nullptr;
+        a.seq_logit_sum = nullptr;
+        std::vector<uint8_t> g(static_cast<size_t>(p.n * p.v) * p.esize());
+        unigap_logprobs_grad gr{p.gseq.data(), nullptr, nullptr, g.data()};
+        double bestms = 1e30;
+        for (int r = 0; r < 5; r++) {
+          auto t0 = std::chrono::steady_clock::now();
+          if (mode == 0)
+            unigap_logprobs_forward(&a);
+          else
+            unigap_logprobs_forward_backward(&a, &gr);
+          bestms = std::min(bestms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        const double gb = static_cast<double>(p.n * p.v) * p.esize() / 1e9;
+        std::printf("  perf %-6s %-4s %-8s [4096, 32000]: %8.2f ms  %6.1f GB/s read\n", unigap_isa_name(static_cast<unigap_isa>(t)),
+                    dt == UNIGAP_DTYPE_F32 ? "f32" : "bf16", mode == 0 ? "forward" : "fwd+bwd", bestms, gb / bestms * 1e3);
+      }
+    }
+  }
+  unigap_isa_set(best);
+}
