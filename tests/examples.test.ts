@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native.js';
 import { main as scoreAndDpo } from '../examples/01-score-and-dpo.js';
 import { main as finetune } from '../examples/02-tfjs-dpo-finetune.js';
+import { main as loopAdapter } from '../examples/03-loop-tfjs-adapter.js';
 
 async function wasmReason(): Promise<string | null> {
   try {
@@ -61,4 +62,14 @@ describe('examples', () => {
       },
     );
   }
+
+  it('03-loop-tfjs-adapter: the loop improves a tfjs model through a user-written UnifiedModel', async () => {
+    const r = await loopAdapter({ rounds: 3, log: false });
+    expect(r.rounds.map((m) => m.round)).toEqual([0, 1, 2, 3]);
+    for (const m of r.rounds.slice(1)) expect(m.train.dpoPairs).toBeGreaterThan(0);
+    // Measured by the external judge, never used for training.
+    expect(r.accuracy[3]).toBeGreaterThan(r.accuracy[0] + 0.2);
+    expect(r.nonunified[3]).toBeLessThan(r.nonunified[0]);
+    expect(r.leaked).toBe(0);
+  });
 });
