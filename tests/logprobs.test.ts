@@ -378,6 +378,39 @@ describe('gradient buffers', () => {
     });
 });
 
+describe('gradient.out', () => {
+  it('writes into a preallocated buffer (fused and backward) and rejects a wrong or overlapping one', () => {
+    setIsa(best);
+    const [n, v] = [5, 300];
+    const logits = randn(n * v, 41);
+    const labels = makeLabels(n, v, 42);
+    const seq = Float32Array.of(2);
+    const fresh = scoreLogprobs(logits, labels, { shape: [n, v], gradient: { seq } }).gradient!;
+    const out = new Float32Array(n * v).fill(NaN);
+    const r = scoreLogprobs(logits, labels, { shape: [n, v], gradient: { seq, out } });
+    expect(r.gradient).toBe(out);
+    expect(Array.from(out)).toEqual(Array.from(fresh));
+    out.fill(NaN);
+    expect(logprobsBackward(logits, labels, { seq }, { shape: [n, v], out }).gradient).toBe(out);
+    expect(Array.from(out)).toEqual(Array.from(fresh));
+    const bad: [unknown, string][] = [
+      [new Uint16Array(n * v), 'ERR_UNIGAP_INVALID_TYPE'],
+      [new Float32Array(n * v - 1), 'ERR_UNIGAP_SHAPE_MISMATCH'],
+      [logits, 'ERR_UNIGAP_INVALID_VALUE'],
+    ];
+    for (const [o, code] of bad)
+      expect(() => scoreLogprobs(logits, labels, { shape: [n, v], gradient: { seq, out: o as Float32Array } })).toThrow(
+        expect.objectContaining({ code }),
+      );
+    const both = () => scoreLogprobs(logits, labels, { shape: [n, v], gradient: { seq, out, inPlace: true } });
+    expect(both).toThrow(expect.objectContaining({ code: 'ERR_UNIGAP_INVALID_VALUE' }));
+    const buf = randn(n * v + 8, 43);
+    const over = () =>
+      scoreLogprobs(buf.subarray(0, n * v), labels, { shape: [n, v], gradient: { seq, out: buf.subarray(8) } });
+    expect(over).toThrow(expect.objectContaining({ code: 'ERR_UNIGAP_INVALID_VALUE' }));
+  });
+});
+
 describe('inputs', () => {
   it('accepts subarray views, tensor-likes and [B, T, V] with explicit offsets', () => {
     setIsa(best);

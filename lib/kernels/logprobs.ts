@@ -74,6 +74,12 @@ export interface ScoreLogprobsGradientOptions extends LogprobsUpstream {
    * then the logits array itself). Default false: a new array of the logits' type.
    */
   inPlace?: boolean;
+  /**
+   * Write the gradient into this preallocated array (the logits' type and length; not the logits
+   * themselves — use inPlace for that), e.g. to reuse one buffer across training steps. Default: a
+   * new array. Giving both `out` and `inPlace: true` is an error.
+   */
+  out?: Float32Array | Uint16Array;
 }
 
 export interface ScoreLogprobsOptions extends LogprobsInputOptions {
@@ -113,6 +119,8 @@ export interface LogprobsBackwardOptions extends LogprobsInputOptions {
   lse?: Float32Array;
   /** Write the gradient over the logits. Default false. */
   inPlace?: boolean;
+  /** Write the gradient into this preallocated array (the logits' type and length). Default: a new array. */
+  out?: Float32Array | Uint16Array;
 }
 
 export interface LogprobsBackwardResult {
@@ -191,7 +199,7 @@ declare module '../native.js' {
 const INPUT_KEYS = ['dtype', 'shape', 'offsets', 'shift', 'ignoreIndex', 'mask', 'temperature'] as const;
 const SCORE_KEYS = [...INPUT_KEYS, 'entropy', 'accuracy', 'logitSums', 'gradient'] as const;
 const PREPARE_KEYS = [...SCORE_KEYS, 'mode', 'lse'] as const;
-const BACKWARD_KEYS = [...INPUT_KEYS, 'lse', 'inPlace'] as const;
+const BACKWARD_KEYS = [...INPUT_KEYS, 'lse', 'inPlace', 'out'] as const;
 const DTYPE_CODE = { f32: 0, bf16: 2, f16: 3 } as const;
 const INT32_MAX = 2147483647;
 
@@ -316,7 +324,7 @@ export function prepareLogprobsCall(
   if (bwd) {
     if (o.gradient === undefined)
       throw new InvalidValueError(`${fn}: a gradient needs the upstream gradient (gradient: { seq } and/or { token })`);
-    const g = checkOptions(`${fn}: gradient`, o.gradient, ['seq', 'token', 'inPlace']);
+    const g = checkOptions(`${fn}: gradient`, o.gradient, ['seq', 'token', 'inPlace', 'out']);
     if (g.seq === undefined && g.token === undefined)
       throw new InvalidValueError(`${fn}: the upstream gradient needs seq (B values) and/or token (N values)`);
     if (g.seq !== undefined) {
@@ -328,7 +336,22 @@ export function prepareLogprobsCall(
       requireLength(fn, 'gradient.token', gradToken, nTokens);
     }
     const inPlace = g.inPlace === undefined ? false : requireBoolean(fn, 'gradient.inPlace', g.inPlace);
-    gradOut = inPlace ? data : dtype === 'f32' ? new Float32Array(data.length) : new Uint16Array(data.length);
+    if (g.out !== undefined) {
+      if (inPlace) throw new InvalidValueError(`${fn}: give gradient.out or gradient.inPlace, not both`);
+      const out = requireArray<Float32Array | Uint16Array>(fn, 'gradient.out', g.out, [
+        dtype === 'f32' ? Float32Array : Uint16Array,
+      ]);
+      requireLength(fn, 'gradient.out', out, data.length);
+      const overlap =
+        out.buffer === data.buffer &&
+        out.byteOffset < data.byteOffset + data.byteLength &&
+        data.byteOffset < out.byteOffset + out.byteLength;
+      if (overlap)
+        throw new InvalidValueError(`${fn}: gradient.out overlaps the logits; use inPlace: true to overwrite them`);
+      gradOut = out;
+    } else {
+      gradOut = inPlace ? data : dtype === 'f32' ? new Float32Array(data.length) : new Uint16Array(data.length);
+    }
     if (mode === 'backward' && o.lse !== undefined) {
       inputLse = requireArray<Float32Array>(fn, 'lse', o.lse, [Float32Array]);
       requireLength(fn, 'lse', inputLse, nTokens);
@@ -424,12 +447,12 @@ function prepareBackward(
   if (upstream === null || typeof upstream !== 'object' || ArrayBuffer.isView(upstream))
     throw new InvalidTypeError(`${fn}: upstream must be an object { seq?, token? }, got ${describe(upstream)}`);
   const u = checkOptions(`${fn}: upstream`, upstream, ['seq', 'token']);
-  const { lse, inPlace, ...input } = o;
+  const { lse, inPlace, out, ...input } = o;
   return prepareLogprobsCall(fn, logits, labels, {
     ...input,
     mode: 'backward',
     ...(lse !== undefined ? { lse } : {}),
-    gradient: { ...u, ...(inPlace !== undefined ? { inPlace } : {}) },
+    gradient: { ...u, ...(inPlace !== undefined ? { inPlace } : {}), ...(out !== undefined ? { out } : {}) },
   });
 }
 
