@@ -335,8 +335,8 @@ export function buildCases(api: typeof Api): Case[] {
       if (options.includes('scale')) {
         s('bad-option', 'scale NaN', emb(), emb(), { scale: NaN });
         s('bad-option', 'bias Infinity', emb(), emb(), { bias: Infinity });
-        s('bad-option', "normalize 'yes'", emb(), emb(), { normalize: 'yes' });
       }
+      if (options.includes('normalize')) s('bad-option', "normalize 'yes'", emb(), emb(), { normalize: 'yes' });
       if (name === 'clipScore') s('bad-option', "reduction 'sum'", emb(), emb(), { reduction: 'sum' });
       if (name.startsWith('pairedCosine') || name.startsWith('clipScore') || name.startsWith('retrievalRanks'))
         s('wrong-length', 'N differs between the inputs', emb(), emb(N + 1, D));
