@@ -35,6 +35,10 @@ interface DeviceBinding {
   cudaUpload(h: Handle, data: ArrayBufferView, byteOffset: number): void;
   cudaDownload(h: Handle, out: ArrayBufferView, byteOffset: number): void;
   cudaPointer(h: Handle): bigint;
+  cudaLogprobsRun(mode: 0 | 1 | 2, call: Record<string, unknown>): void;
+  cudaLogprobsRunAsync(mode: 0 | 1 | 2, call: Record<string, unknown>): Promise<void>;
+  cudaDpoFromLogits(call: Record<string, unknown>, args: object, out: Record<string, unknown>): void;
+  cudaDpoFromLogitsAsync(call: Record<string, unknown>, args: object, out: Record<string, unknown>): Promise<void>;
 }
 
 function binding(): DeviceBinding {
@@ -120,6 +124,8 @@ export interface DeviceTensorOptions {
 }
 
 /** A tensor in CUDA device memory. */
+let handleOf: (t: DeviceTensor, fn: string) => Handle;
+
 export class DeviceTensor {
   readonly dtype: DeviceDtype;
   readonly shape: readonly number[];
@@ -128,6 +134,10 @@ export class DeviceTensor {
   /** false for `fromPointer` tensors: unigap never frees their memory. */
   readonly owned: boolean;
   #handle: Handle | null;
+
+  static {
+    handleOf = (t, fn) => t.#live(fn);
+  }
 
   private constructor(handle: Handle, dtype: DeviceDtype, shape: number[], device: number, owned: boolean) {
     this.#handle = handle;
@@ -322,4 +332,159 @@ export function resolveDevice(
     return { device: 'cpu', reason: `auto: the CUDA path '${path}' is not verified on a GPU yet` };
   if (!st.available) return { device: 'cpu', reason: `auto: no usable CUDA device (${st.reason ?? 'unknown'})` };
   return { device: 'cuda', reason: 'auto: DeviceTensor inputs and a verified CUDA path' };
+}
+
+// ---------------------------------------------------------------- CUDA kernels on DeviceTensors
+
+/**
+ * A log-prob call on device memory: NativeLogprobsCall (lib/kernels/logprobs.ts) with every array a
+ * DeviceTensor on one device. dtypes: logits and gradOut f32 | bf16 | f16 (the same); labels i32;
+ * mask u8; offsets i64 (nSeq + 1, on the device); token / sequence outputs, gradSeq, gradToken,
+ * inputLse f32; tokenCorrect u8; seqCount i32; seqLogitSum f64. Outputs not wanted are null.
+ */
+export interface DeviceLogprobsCall {
+  logits: DeviceTensor;
+  nTokens: number;
+  vocab: number;
+  labels: DeviceTensor;
+  mask: DeviceTensor | null;
+  ignoreIndex: number;
+  offsets: DeviceTensor;
+  nSeq: number;
+  shift: boolean;
+  temperature: number;
+  tokenLogp?: DeviceTensor | null;
+  tokenEntropy?: DeviceTensor | null;
+  tokenCorrect?: DeviceTensor | null;
+  tokenLse?: DeviceTensor | null;
+  seqSum?: DeviceTensor | null;
+  seqCount?: DeviceTensor | null;
+  seqMean?: DeviceTensor | null;
+  seqLogitSum?: DeviceTensor | null;
+  gradSeq?: DeviceTensor | null;
+  gradToken?: DeviceTensor | null;
+  /** Backward only: tokenLse of an earlier forward (else recomputed). */
+  inputLse?: DeviceTensor | null;
+  gradOut?: DeviceTensor | null;
+}
+
+const LOGITS_CODE = { f32: 0, bf16: 2, f16: 3 } as const;
+
+function toNativeCall(fn: string, c: DeviceLogprobsCall, withOutputs: boolean): Record<string, unknown> {
+  if (!isDeviceTensor(c.logits)) throw new InvalidTypeError(`${fn}: logits must be a DeviceTensor`);
+  const ldt = c.logits.dtype;
+  if (ldt !== 'f32' && ldt !== 'bf16' && ldt !== 'f16')
+    throw new InvalidTypeError(`${fn}: logits must be f32, bf16 or f16, got ${ldt}`, 'ERR_UNIGAP_INVALID_DTYPE');
+  const n = c.nTokens;
+  const ns = c.nSeq;
+  const fields: [keyof DeviceLogprobsCall, DeviceDtype, number, boolean][] = [
+    ['logits', ldt, n * c.vocab, true],
+    ['labels', 'i32', n, true],
+    ['mask', 'u8', n, false],
+    ['offsets', 'i64', ns + 1, true],
+  ];
+  if (withOutputs)
+    fields.push(
+      ['tokenLogp', 'f32', n, false],
+      ['tokenEntropy', 'f32', n, false],
+      ['tokenCorrect', 'u8', n, false],
+      ['tokenLse', 'f32', n, false],
+      ['seqSum', 'f32', ns, false],
+      ['seqCount', 'i32', ns, false],
+      ['seqMean', 'f32', ns, false],
+      ['seqLogitSum', 'f64', ns, false],
+      ['gradSeq', 'f32', ns, false],
+      ['gradToken', 'f32', n, false],
+      ['inputLse', 'f32', n, false],
+      ['gradOut', ldt, n * c.vocab, false],
+    );
+  const out: Record<string, unknown> = {
+    dtype: LOGITS_CODE[ldt],
+    nTokens: n,
+    vocab: c.vocab,
+    nSeq: ns,
+    ignoreIndex: c.ignoreIndex,
+    shift: !!c.shift,
+    temperature: c.temperature,
+  };
+  for (const [key, dt, size, required] of fields) {
+    const t = c[key] as DeviceTensor | null | undefined;
+    if (t === null || t === undefined) {
+      if (required) throw new InvalidTypeError(`${fn}: ${key} is required`);
+      out[key] = null;
+      continue;
+    }
+    if (!isDeviceTensor(t)) throw new InvalidTypeError(`${fn}: ${key} must be a DeviceTensor or null`);
+    if (t.dtype !== dt)
+      throw new InvalidTypeError(`${fn}: ${key} must be ${dt}, got ${t.dtype}`, 'ERR_UNIGAP_INVALID_DTYPE');
+    if (t.size !== size) throw new ShapeMismatchError(`${fn}: ${key} has ${t.size} elements, expected ${size}`);
+    out[key] = handleOf(t, fn);
+  }
+  return out;
+}
+
+/**
+ * Run the CUDA log-prob kernels (mode 0 forward, 1 backward, 2 forward + backward) on DeviceTensors;
+ * returns when the call's stream is done. Throws DeviceUnavailableError without a usable device.
+ * The facade resolves the device first ({@link resolveDevice}); this does no device choice.
+ */
+export function cudaLogprobsRun(mode: 0 | 1 | 2, call: DeviceLogprobsCall): void {
+  const fn = 'cudaLogprobsRun';
+  const native = toNativeCall(fn, call, true);
+  requireCuda(fn).cudaLogprobsRun(mode, native);
+}
+
+/** {@link cudaLogprobsRun} off the main thread: resolves when the stream is done. */
+export function cudaLogprobsRunAsync(mode: 0 | 1 | 2, call: DeviceLogprobsCall): Promise<void> {
+  const fn = 'cudaLogprobsRunAsync';
+  try {
+    const native = toNativeCall(fn, call, true);
+    return requireCuda(fn).cudaLogprobsRunAsync(mode, native);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * The fused DPO from logits on the GPU. `call` holds the inputs (logits, labels, mask, offsets on the
+ * device; outputs ignored); `args` and `out` are exactly what the CPU binding's dpoFromLogits takes
+ * (lib/kernels/dpo.ts: host typed arrays), except `out.gradOut`, a DeviceTensor of the logits' dtype
+ * and shape (may be the logits themselves: in place) or null (forward only).
+ */
+export function cudaDpoFromLogits(call: DeviceLogprobsCall, args: object, out: Record<string, unknown>): void {
+  const fn = 'cudaDpoFromLogits';
+  const [c, o] = dpoNative(fn, call, out);
+  requireCuda(fn).cudaDpoFromLogits(c, args, o);
+}
+
+/** {@link cudaDpoFromLogits} off the main thread. */
+export function cudaDpoFromLogitsAsync(
+  call: DeviceLogprobsCall,
+  args: object,
+  out: Record<string, unknown>,
+): Promise<void> {
+  const fn = 'cudaDpoFromLogitsAsync';
+  try {
+    const [c, o] = dpoNative(fn, call, out);
+    return requireCuda(fn).cudaDpoFromLogitsAsync(c, args, o);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function dpoNative(
+  fn: string,
+  call: DeviceLogprobsCall,
+  out: Record<string, unknown>,
+): [Record<string, unknown>, Record<string, unknown>] {
+  const c = toNativeCall(fn, call, false);
+  const g = out.gradOut;
+  let gradOut: Handle | null = null;
+  if (g !== null && g !== undefined) {
+    if (!isDeviceTensor(g)) throw new InvalidTypeError(`${fn}: out.gradOut must be a DeviceTensor or null`);
+    if (g.dtype !== call.logits.dtype || g.size !== call.logits.size)
+      throw new ShapeMismatchError(`${fn}: out.gradOut must match the logits' dtype and size`);
+    gradOut = handleOf(g, fn);
+  }
+  return [c, { ...out, gradOut }];
 }

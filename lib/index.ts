@@ -132,6 +132,10 @@ export type { PretrainConfig, LoadPretrainedOptions, GapMeasurement } from './wo
 // --- device ---
 export {
   DeviceTensor,
+  cudaDpoFromLogits,
+  cudaDpoFromLogitsAsync,
+  cudaLogprobsRun,
+  cudaLogprobsRunAsync,
   cudaStatus,
   getDefaultDevice,
   isDeviceTensor,
@@ -139,4 +143,11 @@ export {
   setDefaultDevice,
   verifiedCudaPaths,
 } from './device.js';
-export type { Device, DeviceArray, DeviceDtype, DeviceTensorOptions, ResolvedDevice } from './device.js';
+export type {
+  Device,
+  DeviceArray,
+  DeviceDtype,
+  DeviceLogprobsCall,
+  DeviceTensorOptions,
+  ResolvedDevice,
+} from './device.js';

@@ -8,6 +8,9 @@ import {
   ShapeMismatchError,
   UnigapError,
   backendInfo,
+  cudaDpoFromLogits,
+  cudaLogprobsRun,
+  cudaLogprobsRunAsync,
   cudaStatus,
   getDefaultDevice,
   resolveDevice,
@@ -129,6 +132,15 @@ describe('DeviceTensor argument checks (before any device access)', () => {
   });
 });
 
+describe('CUDA kernel entry points on DeviceTensors: argument checks', () => {
+  it('want DeviceTensors of the right dtype, as typed errors (sync and async)', async () => {
+    const call = { logits: new Float32Array(4), nTokens: 1, vocab: 4, nSeq: 1 } as never;
+    expectCode(() => cudaLogprobsRun(0, call), InvalidTypeError, 'ERR_UNIGAP_INVALID_TYPE');
+    await expect(cudaLogprobsRunAsync(2, call)).rejects.toBeInstanceOf(InvalidTypeError);
+    expectCode(() => cudaDpoFromLogits(call, {}, {}), InvalidTypeError, 'ERR_UNIGAP_INVALID_TYPE');
+  });
+});
+
 describe.skipIf(hasCuda)('DeviceTensor without a usable CUDA device', () => {
   it('creation fails cleanly with ERR_UNIGAP_DEVICE_UNAVAILABLE, never a crash', () => {
     expectCode(
@@ -185,6 +197,37 @@ describe.skipIf(!hasCuda)('DeviceTensor on a CUDA device', () => {
       t.dispose();
       expect(t.disposed).toBe(true);
       expect(() => t.download()).toThrow(InvalidValueError);
+    }
+  });
+
+  it('cudaLogprobsRun scores DeviceTensors like the CPU (smoke; the harness compares in depth)', () => {
+    const N = 3;
+    const V = 5;
+    const logits = new Float32Array(N * V).map((_, i) => Math.sin(i));
+    const labels = Int32Array.of(1, 4, 0);
+    using dl = DeviceTensor.upload(logits, { shape: [N, V] });
+    using dy = DeviceTensor.upload(labels);
+    using doff = DeviceTensor.upload(BigInt64Array.of(0n, BigInt(N)));
+    using lp = DeviceTensor.empty([N], 'f32');
+    cudaLogprobsRun(0, {
+      logits: dl,
+      nTokens: N,
+      vocab: V,
+      labels: dy,
+      mask: null,
+      ignoreIndex: -100,
+      offsets: doff,
+      nSeq: 1,
+      shift: false,
+      temperature: 1,
+      tokenLogp: lp,
+    });
+    const got = lp.download() as Float32Array;
+    for (let t = 0; t < N; t++) {
+      const row = Array.from(logits.subarray(t * V, t * V + V));
+      const m = Math.max(...row);
+      const lse = m + Math.log(row.reduce((a, z) => a + Math.exp(z - m), 0));
+      expect(got[t]).toBeCloseTo(row[labels[t]] - lse, 5);
     }
   });
 

@@ -7,13 +7,24 @@
 //   cudaUpload(handle, typedArray, byteOffset)    host -> device, synchronous
 //   cudaDownload(handle, typedArray, byteOffset)  device -> host, synchronous
 //   cudaPointer(handle)                    bigint device address
+//   cudaLogprobsRun(mode, call) / cudaLogprobsRunAsync(mode, call)
+//       the CUDA log-prob kernels; `call` is NativeLogprobsCall (lib/kernels/logprobs.ts) with every
+//       array replaced by a device buffer handle (offsets: int64 on the device; inputLse as there);
+//       runs on a fresh stream of the logits' device and returns (resolves) when that stream is done.
+//   cudaDpoFromLogits(call, args, out) / cudaDpoFromLogitsAsync(...)
+//       unigap_cuda_dpo_from_logits: `call` as above (inputs only), `args` and `out` exactly as the
+//       CPU binding's dpoFromLogits (host typed arrays) except out.gradOut, a device handle or null.
 // Owned allocations are reported to V8 with AdjustExternalMemory so the GC sees their size.
 #include <napi.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "unigap/cuda.h"
+#include "unigap/dpo.h"
 #include "util.h"
 
 namespace {
@@ -147,6 +158,243 @@ Napi::Value Pointer(const Napi::CallbackInfo &info) {
   return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(b->freed ? nullptr : b->ptr)));
 }
 
+
+// ---------------------------------------------------------------- kernels on device buffers
+
+struct CudaLogprobs {
+  unigap_logprobs_args a{};
+  unigap_logprobs_grad g{};
+  int mode = 0;
+  int device = 0;
+};
+
+// A device-buffer field: null/undefined -> nullptr (or an error when required); otherwise a live
+// handle on the call's device holding at least `bytes` bytes.
+void *Dev(Napi::Env env, Napi::Object o, const char *key, size_t bytes, bool required, int device, const char *where) {
+  Napi::Value v = o.Get(key);
+  if (v.IsNull() || v.IsUndefined()) {
+    if (required && bytes > 0) Throw(env, 1, "ERR_UNIGAP_INVALID_TYPE", std::string(where) + ": " + key + " is required");
+    return nullptr;
+  }
+  DeviceBuffer *b = Handle(env, v, key);
+  if (b->freed) Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": " + key + " was disposed");
+  if (b->device != device)
+    Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": " + key + " is on device " +
+                                                  std::to_string(b->device) + ", the logits on " + std::to_string(device));
+  if (b->bytes < bytes)
+    Throw(env, 2, "ERR_UNIGAP_SHAPE_MISMATCH", std::string(where) + ": " + key + " holds " + std::to_string(b->bytes) +
+                                                   " bytes, needs " + std::to_string(bytes));
+  return b->ptr;
+}
+
+std::shared_ptr<CudaLogprobs> UnwrapLogprobs(Napi::Env env, Napi::Value modev, Napi::Value callv, const char *where,
+                                             bool inputs_only) {
+  auto c = std::make_shared<CudaLogprobs>();
+  c->mode = static_cast<int>(unigap_napi::GetInt(env, modev, "mode"));
+  if (c->mode < 0 || c->mode > 2) Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": mode must be 0, 1 or 2");
+  if (!callv.IsObject()) Throw(env, 1, "ERR_UNIGAP_INVALID_TYPE", std::string(where) + ": call must be an object");
+  Napi::Object o = callv.As<Napi::Object>();
+  unigap_logprobs_args &a = c->a;
+  const int64_t dt = unigap_napi::GetInt(env, o.Get("dtype"), "dtype");
+  if (dt != UNIGAP_DTYPE_F32 && dt != UNIGAP_DTYPE_BF16 && dt != UNIGAP_DTYPE_F16)
+    Throw(env, 1, "ERR_UNIGAP_INVALID_DTYPE", std::string(where) + ": dtype must be f32, bf16 or f16");
+  a.dtype = static_cast<unigap_dtype>(dt);
+  a.n_tokens = unigap_napi::GetInt(env, o.Get("nTokens"), "nTokens");
+  a.vocab = unigap_napi::GetInt(env, o.Get("vocab"), "vocab");
+  a.n_seq = unigap_napi::GetInt(env, o.Get("nSeq"), "nSeq");
+  if (a.n_tokens < 0 || a.vocab < 1 || a.n_seq < 0 || (a.n_tokens > 0 && a.vocab > INT64_MAX / 4 / a.n_tokens))
+    Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": nTokens >= 0, vocab >= 1, nSeq >= 0, no overflow");
+  const size_t n = static_cast<size_t>(a.n_tokens), ns = static_cast<size_t>(a.n_seq);
+  const size_t es = a.dtype == UNIGAP_DTYPE_F32 ? 4 : 2, nvb = n * static_cast<size_t>(a.vocab) * es;
+  {
+    Napi::Value lv = o.Get("logits");
+    c->device = Handle(env, lv, "logits")->device;
+  }
+  const int d = c->device;
+  a.logits = Dev(env, o, "logits", nvb, true, d, where);
+  a.labels = static_cast<const int32_t *>(Dev(env, o, "labels", n * 4, true, d, where));
+  a.mask = static_cast<const uint8_t *>(Dev(env, o, "mask", n, false, d, where));
+  a.ignore_index = static_cast<int32_t>(unigap_napi::GetInt(env, o.Get("ignoreIndex"), "ignoreIndex"));
+  a.offsets = static_cast<const int64_t *>(Dev(env, o, "offsets", (ns + 1) * 8, true, d, where));
+  a.shift = o.Get("shift").ToBoolean() ? 1 : 0;
+  a.temperature = static_cast<float>(unigap_napi::GetDouble(env, o.Get("temperature"), "temperature"));
+  if (inputs_only) return c;
+  a.token_logp = static_cast<float *>(Dev(env, o, "tokenLogp", n * 4, false, d, where));
+  a.token_entropy = static_cast<float *>(Dev(env, o, "tokenEntropy", n * 4, false, d, where));
+  a.token_correct = static_cast<uint8_t *>(Dev(env, o, "tokenCorrect", n, false, d, where));
+  a.token_lse = static_cast<float *>(Dev(env, o, "tokenLse", n * 4, false, d, where));
+  a.seq_sum = static_cast<float *>(Dev(env, o, "seqSum", ns * 4, false, d, where));
+  a.seq_count = static_cast<int32_t *>(Dev(env, o, "seqCount", ns * 4, false, d, where));
+  a.seq_mean = static_cast<float *>(Dev(env, o, "seqMean", ns * 4, false, d, where));
+  a.seq_logit_sum = static_cast<double *>(Dev(env, o, "seqLogitSum", ns * 8, false, d, where));
+  if (c->mode != 0) {
+    unigap_logprobs_grad &g = c->g;
+    g.grad_seq = static_cast<const float *>(Dev(env, o, "gradSeq", ns * 4, false, d, where));
+    g.grad_token = static_cast<const float *>(Dev(env, o, "gradToken", n * 4, false, d, where));
+    g.token_lse = c->mode == 1 ? static_cast<const float *>(Dev(env, o, "inputLse", n * 4, false, d, where)) : nullptr;
+    g.grad_out = Dev(env, o, "gradOut", nvb, true, d, where);
+  }
+  return c;
+}
+
+// Runs `f` on a fresh stream of `device` and waits for it (on the calling thread).
+unigap_status OnStream(int device, const std::function<unigap_status(unigap_cuda_stream)> &f) {
+  unigap_status s = unigap_cuda_set_device(device);
+  if (s != UNIGAP_STATUS_OK) return s;
+  unigap_cuda_stream st = nullptr;
+  if ((s = unigap_cuda_stream_create(&st)) != UNIGAP_STATUS_OK) return s;
+  s = f(st);
+  const unigap_status sync = unigap_cuda_stream_sync(st);
+  if (s == UNIGAP_STATUS_OK) s = sync;
+  unigap_cuda_stream_destroy(st);
+  return s;
+}
+
+unigap_status ExecLogprobs(const CudaLogprobs &c) {
+  return OnStream(c.device, [&c](unigap_cuda_stream st) {
+    switch (c.mode) {
+      case 0: return unigap_cuda_logprobs_forward(&c.a, st);
+      case 1: return unigap_cuda_logprobs_backward(&c.a, &c.g, st);
+      default: return unigap_cuda_logprobs_forward_backward(&c.a, &c.g, st);
+    }
+  });
+}
+
+std::vector<Napi::Value> KeepAll(const Napi::CallbackInfo &info, size_t from) {
+  std::vector<Napi::Value> keep;
+  for (size_t k = from; k < info.Length(); k++) {
+    keep.push_back(info[k]);
+    if (!info[k].IsObject()) continue;
+    Napi::Object o = info[k].As<Napi::Object>();
+    Napi::Array names = o.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); i++) keep.push_back(o.Get(names.Get(i)));
+  }
+  return keep;
+}
+
+Napi::Value LogprobsRun(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto c = UnwrapLogprobs(env, info[0], info[1], "cudaLogprobsRun", false);
+  unigap_status s = ExecLogprobs(*c);
+  if (s != UNIGAP_STATUS_OK) ThrowStatus(env, s, "cudaLogprobsRun");
+  return env.Undefined();
+}
+
+Napi::Value LogprobsRunAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto c = UnwrapLogprobs(env, info[0], info[1], "cudaLogprobsRunAsync", false);
+  auto *w = new unigap_napi::Worker(
+      env, KeepAll(info, 1), [c]() { return ExecLogprobs(*c); }, [](Napi::Env e) { return e.Undefined(); },
+      "cudaLogprobsRunAsync");
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// The DPO options as the CPU binding (native/napi/dpo.cpp ReadDpoArgs) reads them: host typed arrays.
+template <typename T>
+T *HostField(Napi::Env env, Napi::Object o, const char *name, napi_typedarray_type type, int64_t len, bool required) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (required) Throw(env, 1, "ERR_UNIGAP_INVALID_TYPE", std::string("cudaDpoFromLogits: ") + name + " is required");
+    return nullptr;
+  }
+  unigap_napi::View view = unigap_napi::GetTyped(env, v, type, name);
+  if (len >= 0 && static_cast<int64_t>(view.length) != len)
+    Throw(env, 2, "ERR_UNIGAP_SHAPE_MISMATCH", std::string("cudaDpoFromLogits: ") + name + " has the wrong length");
+  return static_cast<T *>(view.data);
+}
+
+struct CudaDpo {
+  std::shared_ptr<CudaLogprobs> lp;
+  unigap_dpo_args d{};
+  void *grad_out = nullptr;
+  double *pc = nullptr, *pr = nullptr, *metrics_out = nullptr;
+  int32_t *ct = nullptr, *rt = nullptr;
+};
+
+std::shared_ptr<CudaDpo> UnwrapDpo(const Napi::CallbackInfo &info, const char *where) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsObject() || !info[2].IsObject())
+    Throw(env, 1, "ERR_UNIGAP_INVALID_TYPE", std::string(where) + ": (call, args, out) objects expected");
+  auto f = std::make_shared<CudaDpo>();
+  f->lp = UnwrapLogprobs(env, Napi::Number::New(env, 0), info[0], where, true);
+  const int64_t B = f->lp->a.n_seq / 2;
+  if (B < 1 || f->lp->a.n_seq != 2 * B)
+    Throw(env, 2, "ERR_UNIGAP_SHAPE_MISMATCH", std::string(where) + ": nSeq must be 2B >= 2");
+  Napi::Object o = info[1].As<Napi::Object>();
+  unigap_dpo_args *a = &f->d;
+  a->n_pairs = B;
+  a->reference_chosen = HostField<const double>(env, o, "referenceChosen", napi_float64_array, B, false);
+  a->reference_rejected = HostField<const double>(env, o, "referenceRejected", napi_float64_array, B, false);
+  a->weights = HostField<const double>(env, o, "weights", napi_float64_array, B, false);
+  unigap_napi::View types = unigap_napi::GetTyped(env, o.Get("lossTypes"), napi_int32_array, "lossTypes");
+  if (types.length < 1 || types.length > UNIGAP_DPO_MAX_LOSSES)
+    Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": lossTypes must list 1..16 loss types");
+  a->n_losses = static_cast<int32_t>(types.length);
+  a->loss_types = static_cast<const int32_t *>(types.data);
+  a->loss_weights = HostField<const double>(env, o, "lossWeights", napi_float64_array, a->n_losses, false);
+  a->beta = unigap_napi::GetDouble(env, o.Get("beta"), "beta");
+  a->label_smoothing = unigap_napi::GetDouble(env, o.Get("labelSmoothing"), "labelSmoothing");
+  a->discopop_tau = unigap_napi::GetDouble(env, o.Get("discopopTau"), "discopopTau");
+  a->f_divergence = static_cast<int32_t>(unigap_napi::GetInt(env, o.Get("fDivergence"), "fDivergence"));
+  a->alpha = unigap_napi::GetDouble(env, o.Get("alpha"), "alpha");
+  a->bco_delta = unigap_napi::GetDouble(env, o.Get("bcoDelta"), "bcoDelta");
+  a->losses = HostField<double>(env, o, "losses", napi_float64_array, B, true);
+  a->chosen_rewards = HostField<double>(env, o, "chosenRewards", napi_float64_array, B, true);
+  a->rejected_rewards = HostField<double>(env, o, "rejectedRewards", napi_float64_array, B, true);
+  a->margins = HostField<double>(env, o, "margins", napi_float64_array, B, true);
+  a->grad_chosen = HostField<double>(env, o, "gradChosen", napi_float64_array, B, true);
+  a->grad_rejected = HostField<double>(env, o, "gradRejected", napi_float64_array, B, true);
+  double *scalars = HostField<double>(env, o, "scalars", napi_float64_array, 2, true);  // [loss, accuracy]
+  a->loss = scalars;
+  a->reward_accuracy = scalars + 1;
+  Napi::Object out = info[2].As<Napi::Object>();
+  const unigap_logprobs_args &lp = f->lp->a;
+  const size_t nvb = static_cast<size_t>(lp.n_tokens) * static_cast<size_t>(lp.vocab) * (lp.dtype == UNIGAP_DTYPE_F32 ? 4 : 2);
+  f->grad_out = Dev(env, out, "gradOut", nvb, false, f->lp->device, where);
+  f->pc = HostField<double>(env, out, "policyChosen", napi_float64_array, B, true);
+  f->pr = HostField<double>(env, out, "policyRejected", napi_float64_array, B, true);
+  f->ct = HostField<int32_t>(env, out, "chosenTokens", napi_int32_array, B, true);
+  f->rt = HostField<int32_t>(env, out, "rejectedTokens", napi_int32_array, B, true);
+  f->metrics_out = HostField<double>(env, out, "metrics", napi_float64_array, 6, true);
+  return f;
+}
+
+unigap_status ExecDpo(CudaDpo &f) {
+  unigap_dpo_logit_metrics m{};
+  unigap_status s = OnStream(f.lp->device, [&](unigap_cuda_stream st) {
+    return unigap_cuda_dpo_from_logits(&f.lp->a, &f.d, f.grad_out, f.pc, f.pr, f.ct, f.rt, &m, st);
+  });
+  if (s == UNIGAP_STATUS_OK) {
+    f.metrics_out[0] = m.logits_chosen;
+    f.metrics_out[1] = m.logits_rejected;
+    f.metrics_out[2] = m.entropy;
+    f.metrics_out[3] = m.token_accuracy;
+    f.metrics_out[4] = static_cast<double>(m.chosen_token_total);
+    f.metrics_out[5] = static_cast<double>(m.rejected_token_total);
+  }
+  return s;
+}
+
+Napi::Value DpoFromLogits(const Napi::CallbackInfo &info) {
+  auto f = UnwrapDpo(info, "cudaDpoFromLogits");
+  unigap_status s = ExecDpo(*f);
+  if (s != UNIGAP_STATUS_OK) ThrowStatus(info.Env(), s, "cudaDpoFromLogits");
+  return info.Env().Undefined();
+}
+
+Napi::Value DpoFromLogitsAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto f = UnwrapDpo(info, "cudaDpoFromLogitsAsync");
+  auto *w = new unigap_napi::Worker(
+      env, KeepAll(info, 0), [f]() { return ExecDpo(*f); }, [](Napi::Env e) { return e.Undefined(); },
+      "cudaDpoFromLogitsAsync");
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 }  // namespace
 
 void unigap_napi_register_device(Napi::Env env, Napi::Object exports) {
@@ -157,4 +405,8 @@ void unigap_napi_register_device(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaUpload", Napi::Function::New(env, Upload, "cudaUpload"));
   exports.Set("cudaDownload", Napi::Function::New(env, Download, "cudaDownload"));
   exports.Set("cudaPointer", Napi::Function::New(env, Pointer, "cudaPointer"));
+  exports.Set("cudaLogprobsRun", Napi::Function::New(env, LogprobsRun, "cudaLogprobsRun"));
+  exports.Set("cudaLogprobsRunAsync", Napi::Function::New(env, LogprobsRunAsync, "cudaLogprobsRunAsync"));
+  exports.Set("cudaDpoFromLogits", Napi::Function::New(env, DpoFromLogits, "cudaDpoFromLogits"));
+  exports.Set("cudaDpoFromLogitsAsync", Napi::Function::New(env, DpoFromLogitsAsync, "cudaDpoFromLogitsAsync"));
 }
