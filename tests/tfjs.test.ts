@@ -5,11 +5,23 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InvalidTypeError, ShapeMismatchError, UnknownOptionError } from '../lib/index.js';
-import { dpoLossOp, logprobsOp, type DpoOpResult, type LogprobsReduction } from '../lib/tfjs/index.js';
-import { randn, rng } from './helpers.js';
+import {
+  dpoLossOp,
+  logprobsOp,
+  setTfjs,
+  type DpoOpResult,
+  type LogprobsReduction,
+  type Tfjs,
+} from '../lib/tfjs/index.js';
+import { packageRoot } from '../lib/native.js';
+import { randn, rng, runNode } from './helpers.js';
 
 const IGNORE = -100;
 
@@ -406,3 +418,55 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
   });
 }
+
+describe('unigap/tfjs without a usable tape probe or without tfjs', () => {
+  it('a gradient the forward did not make is recomputed in the backward (both ops)', () => {
+    // An engine whose state hides the tape: the forward then skips the fused gradient.
+    const blind = { ...tf, engine: () => ({ state: { gradientDepth: 0, kernelDepth: 0 } }) } as unknown as Tfjs;
+    const c = makeCase([4, 5, 21], 31);
+    const x = tf.tensor(c.logits, c.shape);
+    const ref = new Float32Array(4).fill(-30);
+    const grads = () =>
+      tf.tidy(() => [
+        tf
+          .grad((t: tf.Tensor) =>
+            tf.sum(tf.mul(logprobsOp(t, c.labels, { shift: true }), tf.tensor1d([1, -2, 3, 0.5]))),
+          )(x)
+          .dataSync(),
+        tf
+          .grad((t: tf.Tensor) => tf.mul(dpoLossOp(t, c.labels, ref, { shift: true }), 2))(x)
+          .dataSync(),
+      ]);
+    const [lpFused, dpoFused] = grads();
+    setTfjs(blind);
+    try {
+      const [lpRecomputed, dpoRecomputed] = noLeak(grads);
+      expectClose(lpRecomputed, lpFused, 1e-5, 1e-7, 'logprobs gradient (recomputed)');
+      expectClose(dpoRecomputed, dpoFused, 1e-5, 1e-8, 'DPO gradient (recomputed)');
+    } finally {
+      setTfjs(tf);
+    }
+    x.dispose();
+  });
+
+  it('TfjsUnavailableError (code ERR_UNIGAP_TFJS_UNAVAILABLE) when @tensorflow/tfjs-core cannot be loaded', () => {
+    // Make require('@tensorflow/tfjs-core') fail in a fresh process, as if the optional peer were absent.
+    const dir = mkdtempSync(join(tmpdir(), 'unigap-tfjs-'));
+    const hide = join(dir, 'hide-tfjs.cjs');
+    writeFileSync(
+      hide,
+      `const M = require('module'); const r = M._resolveFilename;
+       M._resolveFilename = function (req, ...a) {
+         if (req.startsWith('@tensorflow/')) { const e = new Error("Cannot find module '" + req + "'"); e.code = 'MODULE_NOT_FOUND'; throw e; }
+         return r.call(this, req, ...a);
+       };`,
+    );
+    const out = runNode(
+      `const m = await import(${JSON.stringify(join(packageRoot, 'dist', 'tfjs', 'index.js'))});
+       try { m.logprobsOp({}, new Int32Array(1)); console.log('no error'); }
+       catch (e) { console.log(e.name, e.code, e.message.includes('npm install @tensorflow/tfjs')); }`,
+      { NODE_OPTIONS: `--require ${hide}` },
+    );
+    expect(out.trim()).toBe('TfjsUnavailableError ERR_UNIGAP_TFJS_UNAVAILABLE true');
+  });
+});
