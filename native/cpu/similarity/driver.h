@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "kernels.h"
 #include "unigap/common.h"
@@ -160,19 +161,21 @@ inline int64_t choose_kc(int64_t d) {
   return (d + blocks - 1) / blocks;
 }
 
-// Work items are row blocks (each with every column block, in increasing column order) or, when
-// split_cols, (row block, column block) pairs. Threads pull items from an atomic counter.
+// Work items are (row block, column group) pairs; a column group is a contiguous run of column
+// blocks visited in increasing column order. Threads pull items from an atomic counter, so a thread
+// that gets descheduled leaves its share to the others. The matrix uses one group per column block;
+// top-k and ranks use few groups (one when there are enough row blocks to keep every thread busy,
+// more for few queries against many candidates) and merge the groups' partial results at the end.
 template <class T, class Epi>
 struct Gemm {
   const float *Ap, *Bp;
   int64_t n, m, d, kc;
-  int64_t row_blocks, col_blocks;
-  bool split_cols;
+  int64_t row_blocks, col_blocks, groups;
   Epi *epi;
   std::atomic<int64_t> next{0};
   std::atomic<int> oom{0};
 
-  void block(int64_t ic, int64_t jc, float *C) {
+  void block(int64_t ic, int64_t jc, int64_t g, float *C) {
     const int64_t npad = (n + T::MR - 1) / T::MR * T::MR, mpad = (m + T::NR - 1) / T::NR * T::NR;
     const int64_t mcv = std::min<int64_t>(T::MC, npad - ic), ncv = std::min<int64_t>(T::NC, mpad - jc);
     for (int64_t pc = 0; pc < d; pc += kc) {
@@ -185,7 +188,7 @@ struct Gemm {
         }
       }
     }
-    epi->apply(ic, std::min<int64_t>(T::MC, n - ic), jc, std::min<int64_t>(T::NC, m - jc), C, T::NC);
+    epi->apply(ic, std::min<int64_t>(T::MC, n - ic), jc, std::min<int64_t>(T::NC, m - jc), g, C, T::NC);
   }
 
   void worker() {
@@ -194,18 +197,15 @@ struct Gemm {
       oom.store(1);
       return;
     }
-    const int64_t items = split_cols ? row_blocks * col_blocks : row_blocks;
+    const int64_t items = row_blocks * groups;
     for (;;) {
-      int64_t it = next.fetch_add(1);
+      const int64_t it = next.fetch_add(1);
       if (it >= items) break;
-      if (split_cols) {
-        block((it / col_blocks) * T::MC, (it % col_blocks) * T::NC, C);
-      } else {
-        const int64_t ic = it * T::MC;
-        epi->begin_rows(ic, std::min<int64_t>(T::MC, n - ic));
-        for (int64_t jb = 0; jb < col_blocks; jb++) block(ic, jb * T::NC, C);
-        epi->end_rows(ic, std::min<int64_t>(T::MC, n - ic));
-      }
+      const int64_t rb = it / groups, g = it % groups;
+      const int64_t ic = rb * T::MC, rows = std::min<int64_t>(T::MC, n - ic);
+      epi->begin_rows(ic, rows, g);
+      for (int64_t cb = g * col_blocks / groups; cb < (g + 1) * col_blocks / groups; cb++) block(ic, cb * T::NC, g, C);
+      epi->end_rows(ic, rows, g);
     }
     std::free(C);
   }
@@ -215,10 +215,25 @@ struct Gemm {
   }
 };
 
-// Packs both sides, runs the GEMM with the epilogue, frees the packs.
+template <class T>
+int64_t col_blocks_of(int64_t m) {
+  return (m + T::NC - 1) / T::NC;
+}
+
+// Column groups for the stateful epilogues: 1 when the row blocks alone give every thread about
+// four items, else enough groups for that, at most 16 and at most one per column block.
+template <class T>
+int64_t choose_groups(int64_t n, int64_t m) {
+  const int64_t rb = (n + T::MC - 1) / T::MC, want = 4 * static_cast<int64_t>(unigap_threads());
+  if (rb >= want) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>({(want + rb - 1) / rb, col_blocks_of<T>(m), 16}));
+}
+
+// Packs both sides, runs the GEMM with the epilogue, frees the packs. epi.prepare() runs after the
+// packs exist (ranks read the packed rows there).
 template <class T, class Epi>
 unigap_status run_gemm(const void *a, unigap_dtype da, int64_t n, const void *b, unigap_dtype db, int64_t m, int64_t d,
-                       int normalize, Epi &epi, bool split_cols, float **keep_a = nullptr, float **keep_b = nullptr) {
+                       int normalize, Epi &epi, int64_t groups) {
   const int64_t npan = (n + T::MR - 1) / T::MR, mpan = (m + T::NR - 1) / T::NR;
   float *Ap = static_cast<float *>(alloc_bytes(npan * T::MR * d * 4));
   float *Bp = static_cast<float *>(alloc_bytes(mpan * T::NR * d * 4));
@@ -230,6 +245,7 @@ unigap_status run_gemm(const void *a, unigap_dtype da, int64_t n, const void *b,
     epi.Ap = Ap;
     epi.Bp = Bp;
     epi.d = d;
+    epi.prepare();
     Gemm<T, Epi> g;
     g.Ap = Ap;
     g.Bp = Bp;
@@ -238,10 +254,10 @@ unigap_status run_gemm(const void *a, unigap_dtype da, int64_t n, const void *b,
     g.d = d;
     g.kc = choose_kc(d);
     g.row_blocks = (n + T::MC - 1) / T::MC;
-    g.col_blocks = (m + T::NC - 1) / T::NC;
-    g.split_cols = split_cols;
+    g.col_blocks = col_blocks_of<T>(m);
+    g.groups = groups;
     g.epi = &epi;
-    const int64_t items = split_cols ? g.row_blocks * g.col_blocks : g.row_blocks;
+    const int64_t items = g.row_blocks * g.groups;
     unigap_parallel_for(std::min<int64_t>(unigap_threads(), items), 1, Gemm<T, Epi>::run_fn, &g);
     if (g.oom.load()) st = UNIGAP_STATUS_OUT_OF_MEMORY;
   }
@@ -253,8 +269,9 @@ unigap_status run_gemm(const void *a, unigap_dtype da, int64_t n, const void *b,
 struct EpiBase {
   const float *Ap = nullptr, *Bp = nullptr;
   int64_t d = 0;
-  void begin_rows(int64_t, int64_t) {}
-  void end_rows(int64_t, int64_t) {}
+  void prepare() {}
+  void begin_rows(int64_t, int64_t, int64_t) {}
+  void end_rows(int64_t, int64_t, int64_t) {}
 };
 
 template <class T>
@@ -262,7 +279,7 @@ struct MatrixEpi : EpiBase {
   float *out;
   int64_t m;
   float scale, bias;
-  void apply(int64_t ic, int64_t rows, int64_t jc, int64_t cols, const float *C, int64_t ldc) {
+  void apply(int64_t ic, int64_t rows, int64_t jc, int64_t cols, int64_t, const float *C, int64_t ldc) {
     for (int64_t r = 0; r < rows; r++) T::affine(C + r * ldc, cols, scale, bias, out + (ic + r) * m + jc);
   }
 };
@@ -275,10 +292,10 @@ unigap_status matrix(const void *a, unigap_dtype da, int64_t n, const void *b, u
   epi.m = m;
   epi.scale = scale;
   epi.bias = bias;
-  return run_gemm<T>(a, da, n, b, db, m, d, normalize, epi, true);
+  return run_gemm<T>(a, da, n, b, db, m, d, normalize, epi, col_blocks_of<T>(m));
 }
 
-// ---- top-k: per row a heap of k (score, index) with the worst entry at the root.
+// ---- top-k: per row and column group a heap of k (score, index) with the worst entry at the root.
 inline bool worse(float as, int32_t ai, float bs, int32_t bi) {
   const bool an = as != as, bn = bs != bs;
   if (an != bn) return an;
@@ -318,19 +335,20 @@ inline void sift_up(float *s, int32_t *ix, int64_t pos) {
 
 template <class T>
 struct TopkEpi : EpiBase {
-  int64_t k;
-  int32_t *idx;
-  float *sc;
-  int64_t *filled;  // per row
-  void apply(int64_t ic, int64_t rows, int64_t jc, int64_t cols, const float *C, int64_t ldc) {
+  int64_t n, k, groups;
+  // Group g keeps rows in sc[g] / idx[g] (n * k each; group 0 is the caller's output) and fill counts.
+  float **sc;
+  int32_t **idx;
+  int64_t **filled;
+  void apply(int64_t ic, int64_t rows, int64_t jc, int64_t cols, int64_t g, const float *C, int64_t ldc) {
     for (int64_t r = 0; r < rows; r++) {
       const float *c = C + r * ldc;
-      float *hs = sc + (ic + r) * k;
-      int32_t *hi = idx + (ic + r) * k;
-      int64_t &f = filled[ic + r];
+      float *hs = sc[g] + (ic + r) * k;
+      int32_t *hi = idx[g] + (ic + r) * k;
+      int64_t &f = filled[g][ic + r];
       int64_t t = 0;
-      // Candidates arrive in increasing index order, so a newcomer beats the root only when its
-      // score is strictly greater (or the root is NaN and the newcomer is not).
+      // Within a group candidates arrive in increasing index order, so a newcomer beats the root only
+      // when its score is strictly greater (or the root is NaN and the newcomer is not).
       while (t < cols) {
         if (f < k) {
           hs[f] = c[t];
@@ -355,71 +373,129 @@ struct TopkEpi : EpiBase {
       }
     }
   }
-  void end_rows(int64_t ic, int64_t rows) {
-    // Heap sort in place: repeatedly move the worst to the end -> best first.
+  void end_rows(int64_t ic, int64_t rows, int64_t g) {
+    // Heap sort in place: repeatedly move the worst to the end -> best first (f entries).
     for (int64_t r = 0; r < rows; r++) {
-      float *hs = sc + (ic + r) * k;
-      int32_t *hi = idx + (ic + r) * k;
-      for (int64_t e = k - 1; e > 0; e--) {
+      float *hs = sc[g] + (ic + r) * k;
+      int32_t *hi = idx[g] + (ic + r) * k;
+      for (int64_t e = filled[g][ic + r] - 1; e > 0; e--) {
         std::swap(hs[0], hs[e]);
         std::swap(hi[0], hi[e]);
         sift_down(hs, hi, e, 0);
       }
     }
   }
-  void begin_rows(int64_t, int64_t) {}
+  // Merge each row's sorted group lists into group 0 (the output), best first, k entries.
+  void merge(int64_t lo, int64_t hi_row, float *tmp_s, int32_t *tmp_i) {
+    int64_t pos[16];
+    for (int64_t i = lo; i < hi_row; i++) {
+      for (int64_t g = 0; g < groups; g++) pos[g] = 0;
+      for (int64_t r = 0; r < k; r++) {
+        int64_t best = -1;
+        for (int64_t g = 0; g < groups; g++) {
+          if (pos[g] >= filled[g][i]) continue;
+          const float s = sc[g][i * k + pos[g]];
+          const int32_t j = idx[g][i * k + pos[g]];
+          if (best < 0 || worse(sc[best][i * k + pos[best]], idx[best][i * k + pos[best]], s, j)) best = g;
+        }
+        tmp_s[r] = sc[best][i * k + pos[best]];
+        tmp_i[r] = idx[best][i * k + pos[best]];
+        pos[best]++;
+      }
+      std::memcpy(sc[0] + i * k, tmp_s, static_cast<size_t>(k) * 4);
+      std::memcpy(idx[0] + i * k, tmp_i, static_cast<size_t>(k) * 4);
+    }
+  }
 };
 
 template <class T>
 unigap_status topk(const void *a, unigap_dtype da, int64_t n, const void *b, unigap_dtype db, int64_t m, int64_t d,
                    int64_t k, int normalize, int32_t *idx, float *scores) {
-  int64_t *filled = static_cast<int64_t *>(alloc_bytes(n * 8));
-  if (!filled) return UNIGAP_STATUS_OUT_OF_MEMORY;
-  std::memset(filled, 0, static_cast<size_t>(n) * 8);
+  const int64_t groups = choose_groups<T>(n, m);
+  float *sc[16];
+  int32_t *ix[16];
+  int64_t *filled[16];
+  unigap_status st = UNIGAP_STATUS_OK;
+  for (int64_t g = 0; g < groups; g++) {
+    sc[g] = g ? static_cast<float *>(alloc_bytes(n * k * 4)) : scores;
+    ix[g] = g ? static_cast<int32_t *>(alloc_bytes(n * k * 4)) : idx;
+    filled[g] = static_cast<int64_t *>(alloc_bytes(n * 8));
+    if (!sc[g] || !ix[g] || !filled[g]) st = UNIGAP_STATUS_OUT_OF_MEMORY;
+    else std::memset(filled[g], 0, static_cast<size_t>(n) * 8);
+  }
   TopkEpi<T> epi;
+  epi.n = n;
   epi.k = k;
-  epi.idx = idx;
-  epi.sc = scores;
+  epi.groups = groups;
+  epi.sc = sc;
+  epi.idx = ix;
   epi.filled = filled;
-  unigap_status st = run_gemm<T>(a, da, n, b, db, m, d, normalize, epi, false);
-  std::free(filled);
+  if (st == UNIGAP_STATUS_OK) st = run_gemm<T>(a, da, n, b, db, m, d, normalize, epi, groups);
+  if (st == UNIGAP_STATUS_OK && groups > 1) {
+    std::atomic<int> oom{0};
+    auto body = [&](int64_t lo, int64_t hi) {
+      float *ts = static_cast<float *>(alloc_bytes(k * 4));
+      int32_t *ti = static_cast<int32_t *>(alloc_bytes(k * 4));
+      if (ts && ti) epi.merge(lo, hi, ts, ti);
+      else oom.store(1);
+      std::free(ts);
+      std::free(ti);
+    };
+    parallel(n, std::max<int64_t>(1, 65536 / (k * groups)), body);
+    if (oom.load()) st = UNIGAP_STATUS_OUT_OF_MEMORY;
+  }
+  for (int64_t g = 0; g < groups; g++) {
+    if (g) {
+      std::free(sc[g]);
+      std::free(ix[g]);
+    }
+    std::free(filled[g]);
+  }
   return st;
 }
 
-// ---- ranks: the own score s_ii from the same accumulation chain, then count strictly greater.
+// ---- ranks: the own score s_ii from the same accumulation chain (computed once, after packing),
+// then each block adds the number of strictly greater scores in its rows (atomically: column groups
+// of one row may run on different threads).
 template <class T>
 struct RanksEpi : EpiBase {
+  int64_t n;
   float *diag;
-  int64_t *count;
-  void begin_rows(int64_t ic, int64_t rows) {
-    for (int64_t r = 0; r < rows; r++) {
-      const int64_t i = ic + r;
-      const float *a = Ap + (i / T::MR) * d * T::MR + i % T::MR;
-      const float *b = Bp + (i / T::NR) * d * T::NR + i % T::NR;
-      diag[i] = T::chain(a, T::MR, b, T::NR, d);
-      count[i] = 0;
-    }
+  std::atomic<int64_t> *count;
+  void prepare() {
+    auto body = [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; i++) {
+        const float *a = Ap + (i / T::MR) * d * T::MR + i % T::MR;
+        const float *b = Bp + (i / T::NR) * d * T::NR + i % T::NR;
+        diag[i] = T::chain(a, T::MR, b, T::NR, d);
+        count[i].store(0, std::memory_order_relaxed);
+      }
+    };
+    parallel(n, std::max<int64_t>(1, 65536 / d), body);
   }
-  void apply(int64_t ic, int64_t rows, int64_t, int64_t cols, const float *C, int64_t ldc) {
-    for (int64_t r = 0; r < rows; r++) count[ic + r] += T::count_gt(C + r * ldc, cols, diag[ic + r]);
+  void apply(int64_t ic, int64_t rows, int64_t, int64_t cols, int64_t, const float *C, int64_t ldc) {
+    for (int64_t r = 0; r < rows; r++)
+      count[ic + r].fetch_add(T::count_gt(C + r * ldc, cols, diag[ic + r]), std::memory_order_relaxed);
   }
-  void end_rows(int64_t, int64_t) {}
 };
 
 template <class T>
 unigap_status ranks(const void *a, unigap_dtype da, const void *b, unigap_dtype db, int64_t n, int64_t d,
                     int normalize, double *out) {
   float *diag = static_cast<float *>(alloc_bytes(n * 4));
-  int64_t *count = static_cast<int64_t *>(alloc_bytes(n * 8));
+  auto *count = static_cast<std::atomic<int64_t> *>(alloc_bytes(n * static_cast<int64_t>(sizeof(std::atomic<int64_t>))));
   unigap_status st = (diag && count) ? UNIGAP_STATUS_OK : UNIGAP_STATUS_OUT_OF_MEMORY;
   if (st == UNIGAP_STATUS_OK) {
+    for (int64_t i = 0; i < n; i++) new (&count[i]) std::atomic<int64_t>(0);
     RanksEpi<T> epi;
+    epi.n = n;
     epi.diag = diag;
     epi.count = count;
-    st = run_gemm<T>(a, da, n, b, db, n, d, normalize, epi, false);
+    st = run_gemm<T>(a, da, n, b, db, n, d, normalize, epi, choose_groups<T>(n, n));
     if (st == UNIGAP_STATUS_OK)
       for (int64_t i = 0; i < n; i++)
-        out[i] = diag[i] != diag[i] ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(count[i] + 1);
+        out[i] = diag[i] != diag[i] ? std::numeric_limits<double>::quiet_NaN()
+                                    : static_cast<double>(count[i].load(std::memory_order_relaxed) + 1);
   }
   std::free(diag);
   std::free(count);
