@@ -13,6 +13,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { backendInfo } from './index.js';
 import type { LoopEvent, Strategy } from './loop/types.js';
+import { DEFAULT_PRETRAIN_CONFIG } from './world/pretrain.js';
 import { WORLD_LOOP_DEFAULTS, WORLD_STRATEGIES, runWorldJob, type WorldJobResult } from './world/job.js';
 import { formatRoundTable, renderCompareHtml, type CompareEntry } from './world/report.js';
 
@@ -51,6 +52,8 @@ interface CommonOptions {
   seed: number;
   corrupt: number;
   lr: number;
+  pretrainEpochs?: number;
+  guard: boolean;
   progress: boolean;
 }
 
@@ -127,6 +130,12 @@ function addCommon(cmd: Command): Command {
     .option('--seed <S>', 'loop seed (sampling, data order, corruption)', intArg(0), 0)
     .option('--corrupt <P>', 'share of training self-judgments flipped (co-degradation experiment)', numArg(0, 1), 0)
     .option('--lr <x>', 'learning rate (Adam)', numArg(0, 1, true), WORLD_LOOP_DEFAULTS.learningRate)
+    .option(
+      '--pretrain-epochs <E>',
+      `pretraining epochs when no cached model matches (default ${DEFAULT_PRETRAIN_CONFIG.epochs}; fewer: a weaker model, for quick checks)`,
+      intArg(1, 1000),
+    )
+    .option('--no-guard', 'disable the co-degradation guard (it rolls back and stops when external accuracy falls)')
     .option('--no-progress', 'no progress bars');
 }
 
@@ -166,6 +175,8 @@ export function buildProgram(): Command {
         seed: o.seed,
         corrupt: o.corrupt,
         learningRate: o.lr,
+        pretrain: o.pretrainEpochs ? { epochs: o.pretrainEpochs } : undefined,
+        guard: o.guard,
         out,
         resume: o.resume,
         onEvent: bars.onEvent,
@@ -199,6 +210,8 @@ export function buildProgram(): Command {
           seed: o.seed,
           corrupt: o.corrupt,
           learningRate: o.lr,
+          pretrain: o.pretrainEpochs ? { epochs: o.pretrainEpochs } : undefined,
+          guard: o.guard,
           out: join(out, strategy),
           onEvent: bars.onEvent,
           onPretrain: bars.onPretrain,

@@ -112,6 +112,7 @@ export {
   promptText,
   semanticKey,
   singleObjectPrompts,
+  pretrainOnlyPrompts,
 } from './world/prompts.js';
 export type { Category, Relation, Constraint, ObjectDesc, SplitSizes, WorldSplits } from './world/prompts.js';
 export { GRID_SIZE, CELLS, COLORS, SHAPES, IMAGE_VOCAB_SIZE, sceneToTokens, tokensToScene } from './world/scene.js';
@@ -128,6 +129,10 @@ export {
   defaultCacheDir,
 } from './world/pretrain.js';
 export type { PretrainConfig, LoadPretrainedOptions, GapMeasurement } from './world/pretrain.js';
+export { runWorldJob, worldModel, WORLD_LOOP_DEFAULTS, WORLD_STRATEGIES } from './world/job.js';
+export type { WorldJobOptions, WorldJobResult } from './world/job.js';
+export { formatRoundTable, renderReportHtml, renderCompareHtml, lineChartSvg } from './world/report.js';
+export type { WorldReport, SampleRow, ChartSeries, CompareEntry } from './world/report.js';
 
 // --- device ---
 export {

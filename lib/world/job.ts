@@ -37,6 +37,8 @@ export interface WorldJobOptions {
   out: string;
   resume?: boolean;
   learningRate?: number;
+  /** Co-degradation guard (default true: the loop's default with an external judge). */
+  guard?: boolean;
   /** Pretrained-weights cache (default: $UNIGAP_CACHE_DIR or ~/.cache/unigap; null: no cache). */
   cacheDir?: string | null;
   pretrain?: Partial<PretrainConfig>;
@@ -122,6 +124,8 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
     seed: o.seed ?? 0,
     corrupt: o.corrupt ?? 0,
   };
+  // `guard` is a loop option beyond the original contract; passed through untyped.
+  if (o.guard === false) (config as Record<string, unknown>).guard = false;
   mkdirSync(o.out, { recursive: true });
   const result = await run({
     model,

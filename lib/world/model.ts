@@ -8,7 +8,9 @@
  *                 autoregressive over the cells in raster order (a VQ-token generator in miniature)
  *   understanding u = Wp h + bp;  r_j = tanh((W1 e(x_j, j)) ⊙ (Wq h + bq) + b1);  v = W2 Σ_j r_j + b2
  *                 (a prompt-gated reading of every cell, summed: presence, counts, positions)
- *                 p_yes = σ(scale · cos(u, v) + bias)   (a CLIP-style match, cosine by unigap's kernel)
+ *                 p_yes = σ(scale · cos(u, v) + λ · pmi(x; y) + bias)
+ *                 a CLIP-style match (cosine by unigap's kernel) plus the Bayes link: the generator's own
+ *                 pmi(x; y) = (log π(x|y) − log π(x|∅)) / cells, λ learned (config.bayesLink)
  *
  * Shared: wordEmb, posEmb, trunk W/b (prompt side) and tokenEmb, cellEmb (image side). The loop trains
  * only the generation loss (forward → logits, step ← d loss / d logits); hand-written backprop in
@@ -44,6 +46,12 @@ export interface WorldModelConfig {
   maxWords: number;
   /** Initialisation seed (default 1). */
   seed: number;
+  /**
+   * Add the generator's prompt-image PMI to the understanding logit, λ · (log π(x|y) − log π(x|∅)) / cells
+   * with λ learned (default true): the Bayes link log π(y|x) = log π(x|y) − log π(x) + C that ties
+   * the two branches of a real unified model together.
+   */
+  bayesLink: boolean;
 }
 
 export const DEFAULT_MODEL_CONFIG: WorldModelConfig = {
@@ -55,6 +63,7 @@ export const DEFAULT_MODEL_CONFIG: WorldModelConfig = {
   matchDim: 32,
   maxWords: 12,
   seed: 1,
+  bayesLink: true,
 };
 
 export const MODEL_WORDS: readonly string[] = ['<pad>', '<unk>', ...PROMPT_WORDS];
@@ -82,6 +91,7 @@ const PARAM_NAMES = [
   'und.b2',
   'und.scale',
   'und.bias',
+  'und.pmi',
 ] as const;
 export type ParamName = (typeof PARAM_NAMES)[number];
 /** The parameters both branches read. */
@@ -178,6 +188,7 @@ export class WorldModel implements UnifiedModel {
       'und.b2': [c.matchDim],
       'und.scale': [1],
       'und.bias': [1],
+      'und.pmi': [1],
     };
     const make = () =>
       Object.fromEntries(
@@ -205,7 +216,7 @@ export class WorldModel implements UnifiedModel {
       if (n.endsWith('.b') || n.endsWith('.bo') || n.endsWith('.bp') || n.endsWith('.b1') || n.endsWith('.b2'))
         scale = 0;
       if (n === 'und.scale') [scale, offset] = [0, 5];
-      if (n === 'und.bias') scale = 0;
+      if (n === 'und.bias' || n === 'und.pmi') scale = 0;
       if (n === 'und.bq') [scale, offset] = [0, 1];
       for (let i = 0; i < p.length; i++) p[i] = Math.fround(offset + scale * randn());
     }
@@ -351,94 +362,138 @@ export class WorldModel implements UnifiedModel {
     return out;
   }
 
-  forward(batch: TrainSequence[]): LogitsBatch {
+  /** Teacher-forced generation pass of one sequence: logits rows written at `out[outOff..]`. */
+  private genForwardSeq(
+    words: Int32Array,
+    tokens: ArrayLike<number>,
+    out: Float32Array | Float64Array,
+    outOff: number,
+  ): SeqCache {
     const { genHidden: G, imageDim: DI } = this.config;
+    const V = IMAGE_VOCAB_SIZE;
+    if (tokens.length !== CELLS) throw new RangeError(`a world image has ${CELLS} tokens, got ${tokens.length}`);
+    const { xin, h } = this.encode(words);
+    const gh = this.projectH(this.params['gen.wh'], h, G);
+    const z = new Float64Array(CELLS * G);
+    const sAll = new Float64Array(CELLS * DI);
+    const s = new Float64Array(DI);
+    for (let t = 0; t < CELLS; t++) {
+      sAll.set(s, t * DI);
+      this.genStep(gh, s, t, z, t * G);
+      this.genHead(z, t * G, out, outOff + t * V);
+      this.addCell(s, tokens[t], t);
+    }
+    return { words, xin, h, tokens: Int32Array.from(tokens), z, s: sAll };
+  }
+
+  forward(batch: TrainSequence[]): LogitsBatch {
     const V = IMAGE_VOCAB_SIZE;
     const logits = new Float32Array(batch.length * CELLS * V);
     const labels = new Int32Array(batch.length * CELLS);
     const offsets = new Int32Array(batch.length + 1);
-    this.cache = [];
-    batch.forEach((seq, i) => {
-      if (seq.tokens.length !== CELLS)
-        throw new RangeError(`a world image has ${CELLS} tokens, got ${seq.tokens.length}`);
-      const words = this.tokenizePrompt(seq.prompt.text);
-      const { xin, h } = this.encode(words);
-      const gh = this.projectH(this.params['gen.wh'], h, G);
-      const z = new Float64Array(CELLS * G);
-      const sAll = new Float64Array(CELLS * DI);
-      const s = new Float64Array(DI);
-      for (let t = 0; t < CELLS; t++) {
-        sAll.set(s, t * DI);
-        this.genStep(gh, s, t, z, t * G);
-        this.genHead(z, t * G, logits, (i * CELLS + t) * V);
-        labels[i * CELLS + t] = seq.tokens[t];
-        this.addCell(s, seq.tokens[t], t);
-      }
+    this.cache = batch.map((seq, i) => {
+      labels.set(seq.tokens, i * CELLS);
       offsets[i + 1] = (i + 1) * CELLS;
-      this.cache.push({ words, xin, h, tokens: Int32Array.from(seq.tokens), z, s: sAll });
+      return this.genForwardSeq(this.tokenizePrompt(seq.prompt.text), seq.tokens, logits, i * CELLS * V);
     });
     return { logits, vocab: V, labels, offsets };
   }
 
   /** Accumulate d loss / d params for the last forward, given d loss / d logits (no optimizer step). */
   backward(gradLogits: Float32Array | Float64Array): void {
-    const { genHidden: G, imageDim: DI, hidden: H } = this.config;
     const V = IMAGE_VOCAB_SIZE;
     if (gradLogits.length !== this.cache.length * CELLS * V)
       throw new RangeError(
         `gradLogits has ${gradLogits.length} values, the last forward made ${this.cache.length * CELLS * V}`,
       );
+    this.cache.forEach((c, i) => this.genBackwardSeq(c, gradLogits, i * CELLS * V));
+  }
+
+  private genBackwardSeq(c: SeqCache, gradLogits: Float32Array | Float64Array, off: number): void {
+    const { genHidden: G, imageDim: DI, hidden: H } = this.config;
+    const V = IMAGE_VOCAB_SIZE;
     const P = this.params;
     const g = this.grads;
     const { 'image.tokenEmb': T, 'image.cellEmb': C } = P;
-    this.cache.forEach((c, i) => {
-      const dgh = new Float64Array(G);
-      const ds = new Float64Array(CELLS * DI);
-      const dz = new Float64Array(G);
-      for (let t = 0; t < CELLS; t++) {
-        const row = (i * CELLS + t) * V;
-        dz.fill(0);
-        for (let v = 0; v < V; v++) {
-          const d = gradLogits[row + v];
-          if (d === 0) continue;
-          g['gen.bo'][v] += d;
-          for (let r = 0; r < G; r++) {
-            g['gen.wo'][v * G + r] += d * c.z[t * G + r];
-            dz[r] += d * P['gen.wo'][v * G + r];
-          }
-        }
+    const dgh = new Float64Array(G);
+    const ds = new Float64Array(CELLS * DI);
+    const dz = new Float64Array(G);
+    for (let t = 0; t < CELLS; t++) {
+      const row = off + t * V;
+      dz.fill(0);
+      for (let v = 0; v < V; v++) {
+        const d = gradLogits[row + v];
+        if (d === 0) continue;
+        g['gen.bo'][v] += d;
         for (let r = 0; r < G; r++) {
-          const zr = c.z[t * G + r];
-          const dp = dz[r] * (1 - zr * zr);
-          if (dp === 0) continue;
-          g['gen.cell'][t * G + r] += dp;
-          dgh[r] += dp;
-          for (let k = 0; k < DI; k++) {
-            g['gen.ws'][r * DI + k] += dp * c.s[t * DI + k];
-            ds[t * DI + k] += dp * P['gen.ws'][r * DI + k];
-          }
+          g['gen.wo'][v * G + r] += d * c.z[t * G + r];
+          dz[r] += d * P['gen.wo'][v * G + r];
         }
       }
-      // s_t = Σ_{j<t} e(x_j, j): cell j receives Σ_{t>j} ds_t.
-      const acc = new Float64Array(DI);
-      for (let j = CELLS - 2; j >= 0; j--) {
-        for (let k = 0; k < DI; k++) acc[k] += ds[(j + 1) * DI + k];
-        const x = c.tokens[j];
-        for (let k = 0; k < DI; k++) {
-          g['image.tokenEmb'][x * DI + k] += acc[k] * C[j * DI + k];
-          g['image.cellEmb'][j * DI + k] += acc[k] * T[x * DI + k];
-        }
-      }
-      const dh = new Float64Array(H);
       for (let r = 0; r < G; r++) {
-        if (dgh[r] === 0) continue;
-        for (let k = 0; k < H; k++) {
-          g['gen.wh'][r * H + k] += dgh[r] * c.h[k];
-          dh[k] += dgh[r] * P['gen.wh'][r * H + k];
+        const zr = c.z[t * G + r];
+        const dp = dz[r] * (1 - zr * zr);
+        if (dp === 0) continue;
+        g['gen.cell'][t * G + r] += dp;
+        dgh[r] += dp;
+        for (let k = 0; k < DI; k++) {
+          g['gen.ws'][r * DI + k] += dp * c.s[t * DI + k];
+          ds[t * DI + k] += dp * P['gen.ws'][r * DI + k];
         }
       }
-      this.encodeBackward(c.words, c.xin, c.h, dh);
-    });
+    }
+    // s_t = Σ_{j<t} e(x_j, j): cell j receives Σ_{t>j} ds_t.
+    const acc = new Float64Array(DI);
+    for (let j = CELLS - 2; j >= 0; j--) {
+      for (let k = 0; k < DI; k++) acc[k] += ds[(j + 1) * DI + k];
+      const x = c.tokens[j];
+      for (let k = 0; k < DI; k++) {
+        g['image.tokenEmb'][x * DI + k] += acc[k] * C[j * DI + k];
+        g['image.cellEmb'][j * DI + k] += acc[k] * T[x * DI + k];
+      }
+    }
+    const dh = new Float64Array(H);
+    for (let r = 0; r < G; r++) {
+      if (dgh[r] === 0) continue;
+      for (let k = 0; k < H; k++) {
+        g['gen.wh'][r * H + k] += dgh[r] * c.h[k];
+        dh[k] += dgh[r] * P['gen.wh'][r * H + k];
+      }
+    }
+    this.encodeBackward(c.words, c.xin, c.h, dh);
+  }
+
+  /**
+   * The generator's pointwise mutual information of prompt and image, per cell:
+   * (log π(x|y) − log π(x|∅)) / CELLS, with ∅ the empty prompt. With `grad`, also the d pmi / d logits
+   * of both passes (for backprop).
+   */
+  private pmi(words: Int32Array, tokens: ArrayLike<number>, withGrad: boolean) {
+    const V = IMAGE_VOCAB_SIZE;
+    const lc = new Float64Array(CELLS * V);
+    const ln = new Float64Array(CELLS * V);
+    const cond = this.genForwardSeq(words, tokens, lc, 0);
+    const nul = this.genForwardSeq(new Int32Array(0), tokens, ln, 0);
+    let value = 0;
+    for (const [l, sign] of [
+      [lc, 1],
+      [ln, -1],
+    ] as const) {
+      for (let t = 0; t < CELLS; t++) {
+        let max = -Infinity;
+        for (let v = 0; v < V; v++) max = Math.max(max, l[t * V + v]);
+        let sum = 0;
+        for (let v = 0; v < V; v++) sum += Math.exp(l[t * V + v] - max);
+        const lse = max + Math.log(sum);
+        value += (sign * (l[t * V + tokens[t]] - lse)) / CELLS;
+        if (withGrad) {
+          // d pmi / d logits = sign (onehot − softmax) / CELLS, stored in place.
+          for (let v = 0; v < V; v++) l[t * V + v] = (-sign * Math.exp(l[t * V + v] - lse)) / CELLS;
+          l[t * V + tokens[t]] += sign / CELLS;
+        }
+      }
+    }
+    return { value, cond, nul, dCond: lc, dNul: ln };
   }
 
   step(gradLogits: Float32Array, options: { learningRate: number }): void {
@@ -508,7 +563,14 @@ export class WorldModel implements UnifiedModel {
     const cos = items.length ? this.cosine(U, Vv, items.length, M) : new Float32Array(0);
     const scale = this.params['und.scale'][0];
     const bias = this.params['und.bias'][0];
-    return Array.from(cos, (c) => sigmoid(scale * c + bias));
+    const lambda = this.params['und.pmi'][0];
+    return Array.from(cos, (c, i) => {
+      const link =
+        this.config.bayesLink && lambda !== 0
+          ? lambda * this.pmi(this.tokenizePrompt(items[i].prompt.text), items[i].tokens, false).value
+          : 0;
+      return sigmoid(scale * c + bias + link);
+    });
   }
 
   judge(prompt: Prompt, image: GeneratedImage, _question: string): Judgment {
@@ -544,13 +606,28 @@ export class WorldModel implements UnifiedModel {
       const nv = Math.max(Math.sqrt(vv), 1e-12);
       const cos = uv / (nu * nv);
       const scale = P['und.scale'][0];
-      const logit = scale * cos + P['und.bias'][0];
+      const lambda = P['und.pmi'][0];
+      // λ = 0 (main pretraining, before calibrateJudge) needs no PMI pass: its gradient path is zero.
+      const link = this.config.bayesLink && lambda !== 0 ? this.pmi(words, it.tokens, true) : null;
+      const logit = scale * cos + P['und.bias'][0] + (link ? lambda * link.value : 0);
       const p = sigmoid(logit);
       const y = it.label ? 1 : 0;
       loss += -(y * Math.log(Math.max(p, 1e-12)) + (1 - y) * Math.log(Math.max(1 - p, 1e-12))) / items.length;
       const dlogit = (p - y) * w;
       g['und.scale'][0] += dlogit * cos;
       g['und.bias'][0] += dlogit;
+      if (link) {
+        g['und.pmi'][0] += dlogit * link.value;
+        const k = dlogit * lambda;
+        if (k !== 0) {
+          for (let i = 0; i < link.dCond.length; i++) {
+            link.dCond[i] *= k;
+            link.dNul[i] *= k;
+          }
+          this.genBackwardSeq(link.cond, link.dCond, 0);
+          this.genBackwardSeq(link.nul, link.dNul, 0);
+        }
+      }
       const dc = dlogit * scale;
       const du = new Float64Array(M);
       const dv = new Float64Array(M);
@@ -608,6 +685,94 @@ export class WorldModel implements UnifiedModel {
     return loss;
   }
 
+  /**
+   * Fit the understanding head's three scalars (scale, λ, bias) by logistic regression (Newton's method)
+   * on labelled (prompt, image) pairs, the rest of the model fixed: a calibration pass after
+   * pretraining that also learns how much the judge trusts the Bayes link. Returns the final loss.
+   */
+  calibrateJudge(items: { prompt: Prompt; tokens: ArrayLike<number>; label: boolean }[], iterations = 25): number {
+    const M = this.config.matchDim;
+    const feats = items.map((it) => {
+      const words = this.tokenizePrompt(it.prompt.text);
+      const h = this.encode(words).h;
+      const u = this.promptMatch(h);
+      const v = this.imageMatch(it.tokens, h).v;
+      let uv = 0;
+      let uu = 0;
+      let vv = 0;
+      for (let k = 0; k < M; k++) {
+        uv += u[k] * v[k];
+        uu += u[k] * u[k];
+        vv += v[k] * v[k];
+      }
+      const cos = uv / Math.max(Math.sqrt(uu) * Math.sqrt(vv), 1e-24);
+      const pmi = this.config.bayesLink ? this.pmi(words, it.tokens, false).value : 0;
+      return [cos, pmi, 1, it.label ? 1 : 0];
+    });
+    const P = this.params;
+    const w = [P['und.scale'][0], P['und.pmi'][0], P['und.bias'][0]];
+    const dims = this.config.bayesLink ? [0, 1, 2] : [0, 2];
+    const lossAt = (x: number[]) => {
+      let l = 0;
+      for (const f of feats) {
+        const p = sigmoid(x[0] * f[0] + x[1] * f[1] + x[2] * f[2]);
+        l -= (f[3] ? Math.log(Math.max(p, 1e-12)) : Math.log(Math.max(1 - p, 1e-12))) / feats.length;
+      }
+      return l;
+    };
+    let loss = lossAt(w);
+    for (let iter = 0; iter < iterations; iter++) {
+      const g = [0, 0, 0];
+      const Hm = [
+        [1e-3, 0, 0],
+        [0, 1e-3, 0],
+        [0, 0, 1e-3],
+      ];
+      for (const f of feats) {
+        const p = sigmoid(w[0] * f[0] + w[1] * f[1] + w[2] * f[2]);
+        for (const a of dims) {
+          g[a] += ((p - f[3]) * f[a]) / feats.length;
+          for (const b of dims) Hm[a][b] += (p * (1 - p) * f[a] * f[b]) / feats.length;
+        }
+      }
+      // Newton direction: solve H d = g on the active dims by Gaussian elimination.
+      const n = dims.length;
+      const A = dims.map((a) => [...dims.map((b) => Hm[a][b]), g[a]]);
+      for (let i = 0; i < n; i++) {
+        for (let r = i + 1; r < n; r++) {
+          const f = A[r][i] / A[i][i];
+          for (let c = i; c <= n; c++) A[r][c] -= f * A[i][c];
+        }
+      }
+      const d = new Array<number>(n).fill(0);
+      for (let i = n - 1; i >= 0; i--) {
+        let acc = A[i][n];
+        for (let c = i + 1; c < n; c++) acc -= A[i][c] * d[c];
+        d[i] = acc / A[i][i];
+      }
+      // Backtracking line search: Newton steps can overshoot on (nearly) separable data.
+      let t = 1;
+      let next = w;
+      let nextLoss = Infinity;
+      while (t > 1e-6) {
+        next = [...w];
+        dims.forEach((a, i) => (next[a] -= t * d[i]));
+        nextLoss = lossAt(next);
+        if (nextLoss <= loss) break;
+        t /= 2;
+      }
+      if (!(nextLoss <= loss)) break;
+      const done = loss - nextLoss < 1e-10;
+      w.splice(0, 3, ...next);
+      loss = nextLoss;
+      if (done) break;
+    }
+    P['und.scale'][0] = Math.fround(w[0]);
+    P['und.pmi'][0] = Math.fround(this.config.bayesLink ? w[1] : 0);
+    P['und.bias'][0] = Math.fround(w[2]);
+    return loss;
+  }
+
   // ------------------------------------------------------------------------------ optimizer
 
   zeroGrad(): void {
@@ -629,8 +794,9 @@ export class WorldModel implements UnifiedModel {
       const v = this.adamV[n];
       for (let i = 0; i < p.length; i++) {
         const gi = gr[i];
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        // Moments stay float32-representable too, so a snapshot restores the optimizer exactly.
+        m[i] = Math.fround(b1 * m[i] + (1 - b1) * gi);
+        v[i] = Math.fround(b2 * v[i] + (1 - b2) * gi * gi);
         p[i] = Math.fround(p[i] - (learningRate * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + 1e-8));
       }
       gr.fill(0);
@@ -646,20 +812,43 @@ export class WorldModel implements UnifiedModel {
     this.adamT = 0;
   }
 
+  /**
+   * Weights and the optimizer's state ('optim.m.<name>', 'optim.v.<name>', 'optim.t'), so that a run
+   * resumed from a checkpoint continues exactly as an uninterrupted one.
+   */
   snapshot(): ModelState {
-    return Object.fromEntries(PARAM_NAMES.map((n) => [n, Float32Array.from(this.params[n])]));
+    const state: ModelState = {};
+    for (const n of PARAM_NAMES) state[n] = Float32Array.from(this.params[n]);
+    for (const n of PARAM_NAMES) state[`optim.m.${n}`] = Float32Array.from(this.adamM[n]);
+    for (const n of PARAM_NAMES) state[`optim.v.${n}`] = Float32Array.from(this.adamV[n]);
+    state['optim.t'] = Float32Array.of(this.adamT);
+    return state;
   }
 
-  /** Load weights (a snapshot or checkpoint); the optimizer's moments are kept. */
+  /** Load a snapshot or checkpoint. Without optimizer entries (weights only) the optimizer is reset. */
   restore(state: ModelState): void {
-    for (const n of PARAM_NAMES) {
-      const src = state[n];
+    const check = (key: string, n: ParamName) => {
+      const src = state[key];
       if (!src || src.length !== this.params[n].length)
         throw new RangeError(
-          `state is missing '${n}' or has the wrong size (${src?.length} vs ${this.params[n].length})`,
+          `state is missing '${key}' or has the wrong size (${src?.length} vs ${this.params[n].length})`,
         );
-    }
+    };
+    for (const n of PARAM_NAMES) check(n, n);
+    const withOptim = state['optim.t'] !== undefined;
+    if (withOptim)
+      for (const n of PARAM_NAMES) {
+        check(`optim.m.${n}`, n);
+        check(`optim.v.${n}`, n);
+      }
     for (const n of PARAM_NAMES) this.params[n].set(state[n]);
+    if (withOptim) {
+      for (const n of PARAM_NAMES) {
+        this.adamM[n].set(state[`optim.m.${n}`]);
+        this.adamV[n].set(state[`optim.v.${n}`]);
+      }
+      this.adamT = state['optim.t'][0];
+    } else this.resetOptimizer();
   }
 
   /** Parameter names in a stable order. */

@@ -1,14 +1,16 @@
 /**
- * Pretraining for the embedded model: a few seconds of supervised training that leaves a real
- * generation-understanding gap, the way web-scale pretraining does for real unified models:
+ * Pretraining for the embedded model: a short supervised run that leaves a real generation-understanding
+ * gap, the way web-scale pretraining does for real unified models:
  *
  * - generation learns from a noisy caption corpus: a share `genNoise` of its (prompt, image) pairs
  *   are near misses (the caption does not quite match the picture, like web alt-text);
- * - understanding learns from a smaller, clean yes/no corpus (matching scenes and near misses,
- *   labelled exactly, like curated VQA data).
+ * - understanding learns from a clean yes/no corpus (matching scenes and near misses, labelled exactly,
+ *   like curated VQA data).
  *
- * Both losses train the shared trunk together. Only the train split's prompts (plus single-object
- * prompts) are used: probe and test prompts are never seen. Weights are cached on disk keyed by the
+ * Both losses train the shared trunk together. A last calibration pass fits the judge's three scalars
+ * (cosine scale, Bayes-link weight λ, bias) by logistic regression on fresh labelled pairs. Pretraining
+ * sees the train split's prompts and single-object prompts (optionally more pretraining-only prompts,
+ * in no split); probe and test prompts are never seen. Weights are cached on disk keyed by the
  * pretraining config, so only the first run pays for it.
  */
 import { createHash } from 'node:crypto';
@@ -18,7 +20,7 @@ import { join } from 'node:path';
 
 import type { ExternalJudge, Prompt, TrainSequence } from '../loop/types.js';
 import { DEFAULT_MODEL_CONFIG, WorldModel, type WorldModelConfig } from './model.js';
-import { singleObjectPrompts, worldSplits } from './prompts.js';
+import { pretrainOnlyPrompts, singleObjectPrompts, worldSplits } from './prompts.js';
 import { sampleNearMiss, sampleScene } from './sampler.js';
 import { IMAGE_VOCAB_SIZE, makeRng, sceneToTokens, shuffle } from './scene.js';
 import { SceneValidator } from './validator.js';
@@ -29,6 +31,9 @@ export const WORLD_VERSION = 1;
 export interface PretrainConfig {
   /** Data and initialisation seed (default 0). */
   seed: number;
+  /** Pretraining-only prompts per category, in no split (default 0: more prompts did not help the
+   * small model generalise to probe prompts and cost pretraining time). */
+  extraPromptsPerCategory: number;
   /** Passes over the corpus (default 16). */
   epochs: number;
   /** Generation pairs per prompt (default 24). */
@@ -37,6 +42,8 @@ export interface PretrainConfig {
   genNoise: number;
   /** Understanding examples per prompt, half matching and half near misses (default 48). */
   undPairsPerPrompt: number;
+  /** Labelled pairs per prompt for the judge's final calibration (default 8). */
+  calibrationPairsPerPrompt: number;
   /** Minibatch size (default 32). */
   batchSize: number;
   /** Adam learning rate (default 0.005). */
@@ -47,18 +54,20 @@ export interface PretrainConfig {
 
 export const DEFAULT_PRETRAIN_CONFIG: PretrainConfig = {
   seed: 0,
+  extraPromptsPerCategory: 0,
   epochs: 16,
   genPairsPerPrompt: 24,
   genNoise: 0.4,
   undPairsPerPrompt: 48,
+  calibrationPairsPerPrompt: 8,
   batchSize: 32,
   learningRate: 0.005,
   model: {},
 };
 
-/** The pretraining prompts: the train split plus single-object prompts. */
-export function pretrainPrompts(): Prompt[] {
-  return [...worldSplits().train, ...singleObjectPrompts()];
+/** The pretraining prompts: the train split, extra pretraining-only prompts and single-object prompts. */
+export function pretrainPrompts(extraPerCategory: number = DEFAULT_PRETRAIN_CONFIG.extraPromptsPerCategory): Prompt[] {
+  return [...worldSplits().train, ...pretrainOnlyPrompts(extraPerCategory), ...singleObjectPrompts()];
 }
 
 /** Pretrain a fresh model (no cache). */
@@ -72,7 +81,7 @@ export function pretrain(
   const validator = new SceneValidator();
   const gen: TrainSequence[] = [];
   const und: { prompt: Prompt; tokens: Int32Array; label: boolean }[] = [];
-  for (const prompt of pretrainPrompts()) {
+  for (const prompt of pretrainPrompts(c.extraPromptsPerCategory)) {
     const cons = validator.constraints(prompt.text);
     for (let i = 0; i < c.genPairsPerPrompt; i++) {
       const scene = rng() < c.genNoise ? sampleNearMiss(cons, rng) : sampleScene(cons, rng);
@@ -116,6 +125,16 @@ export function pretrain(
     }
     onProgress?.(epoch + 1, c.epochs, { gen: genLoss / batches, und: undLoss / batches });
   }
+  // Calibration: fit the judge's scale, Bayes-link weight and bias on fresh labelled pairs.
+  const calib: { prompt: Prompt; tokens: Int32Array; label: boolean }[] = [];
+  for (const prompt of pretrainPrompts(c.extraPromptsPerCategory)) {
+    const cons = validator.constraints(prompt.text);
+    for (let i = 0; i < c.calibrationPairsPerPrompt; i++) {
+      const label = i % 2 === 0;
+      calib.push({ prompt, tokens: sceneToTokens(label ? sampleScene(cons, rng) : sampleNearMiss(cons, rng)), label });
+    }
+  }
+  model.calibrateJudge(calib);
   model.resetOptimizer();
   return model;
 }
@@ -171,10 +190,9 @@ export function loadPretrainedModel(options: LoadPretrainedOptions = {}): {
     try {
       mkdirSync(dir, { recursive: true });
       const params = Object.fromEntries(
-        Object.entries(model.snapshot()).map(([k, a]) => [
-          k,
-          Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'),
-        ]),
+        Object.entries(model.snapshot())
+          .filter(([k]) => !k.startsWith('optim.'))
+          .map(([k, a]) => [k, Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64')]),
       );
       const tmp = `${path}.${process.pid}.tmp`;
       writeFileSync(tmp, JSON.stringify({ version: WORLD_VERSION, config: c, params }));
@@ -195,7 +213,7 @@ export interface GapMeasurement {
   nonunified: number;
   /** Among self-rejected samples, the share the external judge also rejects. */
   weakGeneration: number;
-  /** Share of externally wrong samples the model accepts. */
+  /** Among self-accepted samples, the share the external judge rejects (as the loop's metric). */
   falsePositiveRate: number;
   samples: number;
 }
@@ -212,7 +230,6 @@ export function measureGap(
   let agree = 0;
   let rejected = 0;
   let rejectedWrong = 0;
-  let wrong = 0;
   let wrongAccepted = 0;
   let total = 0;
   prompts.forEach((prompt, i) => {
@@ -226,7 +243,6 @@ export function measureGap(
       const accept = p[k] >= 0.5;
       total++;
       if (ok) correct++;
-      else wrong++;
       if (ok === accept) agree++;
       if (!accept) {
         rejected++;
@@ -239,7 +255,7 @@ export function measureGap(
     understandingAccuracy: agree / total,
     nonunified: rejected / total,
     weakGeneration: rejected ? rejectedWrong / rejected : 0,
-    falsePositiveRate: wrong ? wrongAccepted / wrong : 0,
+    falsePositiveRate: total - rejected ? wrongAccepted / (total - rejected) : 0,
     samples: total,
   };
 }

@@ -199,15 +199,33 @@ export interface WorldSplits {
  * dealt. Independent of the run seed, so every run and strategy sees the same prompts.
  */
 export function worldSplits(sizes: SplitSizes = DEFAULT_SPLIT_SIZES): WorldSplits {
-  const splits: WorldSplits = { train: [], probe: [], test: [] };
+  const { train, probe, test } = dealSplits(sizes, 0);
+  return { train, probe, test };
+}
+
+/**
+ * Extra pretraining prompts: up to `perCategory` more per category, dealt after the three splits from
+ * the same shuffled order (so their meanings are in none of the splits). They stand in for the broad
+ * pretraining corpus a real unified model has seen before the benchmark.
+ */
+export function pretrainOnlyPrompts(perCategory = 24, sizes: SplitSizes = DEFAULT_SPLIT_SIZES): Prompt[] {
+  return dealSplits(sizes, perCategory).pretrain;
+}
+
+function dealSplits(sizes: SplitSizes, extra: number): WorldSplits & { pretrain: Prompt[] } {
+  const splits = { train: [] as Prompt[], probe: [] as Prompt[], test: [] as Prompt[], pretrain: [] as Prompt[] };
   CATEGORIES.forEach((category, ci) => {
     const universe = shuffle(categoryUniverse(category), makeRng(0x5eed + ci));
     const used = new Set<string>();
     let k = 0;
-    for (const split of ['train', 'probe', 'test'] as const) {
+    for (const split of ['train', 'probe', 'test', 'pretrain'] as const) {
+      const want = split === 'pretrain' ? extra : sizes[split];
       let i = 0;
-      while (i < sizes[split]) {
-        if (k >= universe.length) throw new RangeError(`category '${category}' has too few prompts for the splits`);
+      while (i < want) {
+        if (k >= universe.length) {
+          if (split === 'pretrain') break;
+          throw new RangeError(`category '${category}' has too few prompts for the splits`);
+        }
         const text = universe[k++];
         const key = semanticKey(text);
         if (used.has(key)) continue;

@@ -179,7 +179,8 @@ figure{margin:0;text-align:center;font-size:11px}code{background:#f4f4f4;padding
 <p>Strategy <code>${esc(c.strategy)}</code>, ${c.rounds} rounds, N = ${c.samplesPerPrompt} samples per prompt, seed ${c.seed},
 corrupt ${c.corrupt}, learning rate ${c.learningRate}. ${r.world.splits.train} training prompts, ${r.world.splits.probe} held-out probe prompts.
 Accuracies are judged by the exact external validator (never used for training); the Nonunified score is the share of
-its own samples the model rejects.</p>
+its own samples the model rejects; weak gen / weak und split the self-rejections by whether the validator agrees the
+image is wrong; false positives are the self-accepted samples the validator rejects, over all self-accepted.</p>
 ${guard}
 <div class="charts">${train}${probe}</div>
 <h2>Per round</h2>

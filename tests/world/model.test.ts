@@ -67,12 +67,32 @@ describe('WorldModel gradients (finite differences, tiny size)', () => {
   it('understanding: binary cross-entropy of p_yes', () => {
     const rng = makeRng(12);
     const m = new WorldModel(tiny);
+    // A non-zero Bayes-link weight, so the check covers the path through the generation branch.
+    m.params['und.pmi'][0] = 0.7;
     const items = [
       { prompt: p1, tokens: randomTokens(rng), label: true },
       { prompt: p2, tokens: randomTokens(rng), label: false },
     ];
     const loss = () => m.judgeLossBackward(items);
     gradCheck(m, loss, () => m.judgeLossBackward(items), 1e-6, 1e-5, rng);
+    // The understanding loss reaches the generation branch only through the Bayes link.
+    m.zeroGrad();
+    m.judgeLossBackward(items);
+    expect(m.grads['gen.wo'].some((x) => x !== 0)).toBe(true);
+  });
+  it('calibrateJudge fits scale, Bayes-link weight and bias (lower loss)', () => {
+    const rng = makeRng(13);
+    const m = new WorldModel(tiny);
+    const items = Array.from({ length: 40 }, (_, i) => ({
+      prompt: i % 2 ? p1 : p2,
+      tokens: randomTokens(rng),
+      label: i % 3 === 0,
+    }));
+    const before = m.judgeLossBackward(items);
+    m.zeroGrad();
+    const after = m.calibrateJudge(items);
+    expect(after).toBeLessThanOrEqual(before + 1e-9);
+    expect(Math.abs(m.judgeLossBackward(items) - after)).toBeLessThan(1e-3);
   });
 });
 
