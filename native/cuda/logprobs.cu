@@ -333,12 +333,13 @@ __global__ void __launch_bounds__(TPR == 32 ? 256 : TPR) row_kernel(Params p) {
     // the CPU does it: gs * (1 - p_y) = -gs * expm1(logp_y), exact near p_y = 1.
     const float ycol = -gs * expm1f(kLn2 * (zy * c - lse2));
     auto grad1 = [&](float z, int64_t idx) { return idx == (int64_t)y ? ycol : -gs * exp2f(z * c - lse2); };
-    for (int64_t j = lane; j < sp.head; j += TPR) gx[j] = D::from_float(grad1(D::load(x + j), j));
+    // Sweep the row backwards: what the stats pass read last is likeliest still in L2.
+    for (int64_t j = sp.tail0 + lane; j < V; j += TPR) gx[j] = D::from_float(grad1(D::load(x + j), j));
     const T *body = x + sp.head;
     T *gbody = gx + sp.head;
-    for (int64_t i = lane; i < sp.nvec; i += TPR) {
+    auto emit = [&](const uint4 &v, int64_t i) {
       float z[D::kVec];
-      D::unpack(load16(body + i * D::kVec), z);
+      D::unpack(v, z);
       const int64_t idx0 = sp.head + i * D::kVec;
 #pragma unroll
       for (int k = 0; k < D::kVec; k++) z[k] = grad1(z[k], idx0 + k);
@@ -348,8 +349,17 @@ __global__ void __launch_bounds__(TPR == 32 ? 256 : TPR) row_kernel(Params p) {
 #pragma unroll
         for (int k = 0; k < D::kVec; k++) gbody[i * D::kVec + k] = D::from_float(z[k]);
       }
+    };
+    // This lane's vectors are lane, lane + TPR, ...; start from its last one.
+    int64_t i = lane < sp.nvec ? lane + ((sp.nvec - 1 - lane) / TPR) * TPR : -1;
+    for (; i >= TPR; i -= 2 * TPR) {  // i and i - TPR are both this lane's
+      const uint4 v0 = load16(body + i * D::kVec);
+      const uint4 v1 = load16(body + (i - TPR) * D::kVec);
+      emit(v0, i);
+      emit(v1, i - TPR);
     }
-    for (int64_t j = sp.tail0 + lane; j < V; j += TPR) gx[j] = D::from_float(grad1(D::load(x + j), j));
+    if (i >= 0) emit(load16(body + i * D::kVec), i);
+    for (int64_t j = lane; j < sp.head; j += TPR) gx[j] = D::from_float(grad1(D::load(x + j), j));
   }
 }
 
