@@ -235,6 +235,11 @@ describe('big batch [3, 423, 32000]', () => {
     const copy = logits.slice();
     const f = runPoisoned(copy, labels, { ...o, gradient: { seq, inPlace: true } });
     expect(f.call.gradOut).toBe(copy);
+    // out of place (≥ 64 MB: non-temporal stores), into a buffer 4 bytes past a 64-byte boundary
+    const outBuf = new Float32Array(n * v + 1).fill(NaN);
+    const out = outBuf.subarray(1);
+    runPoisoned(logits, labels, { ...o, gradient: { seq, out } });
+    expect(firstMismatch(out, copy, 0, 0), 'streamed out-of-place == in place').toBeNull();
     expectClose(f.call.tokenLogp!, p.call.tokenLogp!, 0, 0, 'fused forward == forward');
     for (const row of [0, 421, 422, 500, n - 2, n - 1]) {
       const s = Math.floor(row / t);
@@ -248,6 +253,25 @@ describe('big batch [3, 423, 32000]', () => {
         );
       }
     }
+  });
+});
+
+describe('big bf16 gradient (non-temporal stores)', () => {
+  it(`${best} bf16 [3, 423, 32000]: out of place == in place, forward == forward-only`, () => {
+    setIsa(best);
+    const [b, t, v] = [3, 423, 32000];
+    const n = b * t;
+    const bits = encodeHalf(randn(n * v, 81, 4), 'bf16');
+    const labels = makeLabels(n, v, 82, 9);
+    const o: ScoreLogprobsOptions = { shape: [b, t, v], dtype: 'bf16', shift: true };
+    const seq = Float32Array.of(1, -0.5, 2);
+    const outBuf = new Uint16Array(n * v + 3);
+    const out = outBuf.subarray(3);
+    const r = scoreLogprobs(bits, labels, { ...o, gradient: { seq, out } });
+    const fwd = scoreLogprobs(bits, labels, o);
+    expect(firstMismatch(r.tokenLogprobs, fwd.tokenLogprobs, 0, 0)).toBeNull();
+    scoreLogprobs(bits, labels, { ...o, gradient: { seq, inPlace: true } });
+    expect(firstMismatch(out, bits, 0, 0), 'streamed == in place').toBeNull();
   });
 });
 

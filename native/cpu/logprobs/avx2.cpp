@@ -202,7 +202,7 @@ void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
 }
 
 template <class D>
-void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale) {
+void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale, int /*stream*/) {
   const auto *row = static_cast<const typename D::T *>(rowp);
   auto *out = static_cast<typename D::T *>(outp);
   const __m256 lo = _mm256_set1_ps(kExp2Lo), vt = _mm256_set1_ps(mult);

@@ -56,6 +56,7 @@ struct F32 {
   static __m512 load(const T *p, __mmask16 k) { return _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, p); }
   static void store(T *p, __m512 x) { _mm512_storeu_ps(p, x); }
   static void store(T *p, __m512 x, __mmask16 k) { _mm512_mask_storeu_ps(p, k, x); }
+  static void stream(T *p, __m512 x) { _mm512_stream_ps(p, x); }
 };
 
 inline __m512 widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
@@ -75,6 +76,7 @@ struct BF16 {
   }
   static void store(T *p, __m512 x) { _mm256_storeu_si256(reinterpret_cast<__m256i *>(p), narrow_bf16(x)); }
   static void store(T *p, __m512 x, __mmask16 k) { _mm256_mask_storeu_epi16(p, k, narrow_bf16(x)); }
+  static void stream(T *p, __m512 x) { _mm256_stream_si256(reinterpret_cast<__m256i *>(p), narrow_bf16(x)); }
 };
 struct F16 {
   using T = uint16_t;
@@ -85,6 +87,7 @@ struct F16 {
   static __m256i narrow(__m512 x) { return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static void store(T *p, __m512 x) { _mm256_storeu_si256(reinterpret_cast<__m256i *>(p), narrow(x)); }
   static void store(T *p, __m512 x, __mmask16 k) { _mm256_mask_storeu_epi16(p, k, narrow(x)); }
+  static void stream(T *p, __m512 x) { _mm256_stream_si256(reinterpret_cast<__m256i *>(p), narrow(x)); }
 };
 
 // x = fl(z * c), kept out of an FMA contraction with the subtraction that follows.
@@ -223,23 +226,49 @@ void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
   }
 }
 
-template <class D>
-void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale) {
-  const auto *row = static_cast<const typename D::T *>(rowp);
-  auto *out = static_cast<typename D::T *>(outp);
+template <class D, bool STREAM>
+void grad_t(const typename D::T *row, typename D::T *out, int64_t n, float mult, float lse, float scale) {
   const __m512 lo = _mm512_set1_ps(kExp2Lo), vt = _mm512_set1_ps(mult);
   const __m512 vl = _mm512_set1_ps(lse);
   const ScaledExp2 e(-scale);
+  auto full = [&](int64_t i) { return e(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i), vt), vl))); };
+  auto part = [&](int64_t i, __mmask16 k) {
+    return e(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i, k), vt), vl)));
+  };
   int64_t i = 0;
+  if (STREAM) {
+    // masked head up to the 64-byte boundary, then whole vectors with non-temporal stores
+    const size_t es = sizeof(typename D::T), mis = reinterpret_cast<uintptr_t>(out) & 63;
+    int64_t head = mis ? static_cast<int64_t>((64 - mis) / es) : 0;
+    if (mis % es) head = n;  // misaligned element type (cannot happen from the facade): no streaming
+    if (head > n) head = n;
+    while (i < head) {
+      const int64_t len = head - i < 16 ? head - i : 16;
+      const __mmask16 k = tail_mask(len);
+      D::store(out + i, part(i, k), k);
+      i += len;
+    }
+    for (; i + 16 <= n; i += 16) D::stream(out + i, full(i));
+  }
   for (; i + 32 <= n; i += 32) {
-    const __m512 a = e(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i), vt), vl)));
-    const __m512 b = e(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i + 16), vt), vl)));
-    D::store(out + i, a);
-    D::store(out + i + 16, b);
+    D::store(out + i, full(i));
+    D::store(out + i + 16, full(i + 16));
   }
   for (; i < n; i += 16) {
     const __mmask16 k = tail_mask(n - i);
-    D::store(out + i, e(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i, k), vt), vl))), k);
+    D::store(out + i, part(i, k), k);
+  }
+}
+
+template <class D>
+void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale, int stream) {
+  const auto *row = static_cast<const typename D::T *>(rowp);
+  auto *out = static_cast<typename D::T *>(outp);
+  if (stream) {
+    grad_t<D, true>(row, out, n, mult, lse, scale);
+    _mm_sfence();  // order the streaming stores before the caller patches the label column
+  } else {
+    grad_t<D, false>(row, out, n, mult, lse, scale);
   }
 }
 

@@ -19,6 +19,8 @@ using unigap::logprobs::Table;
 
 enum Mode { kForward, kBackward, kFused };
 
+constexpr double kStreamBytes = 64.0 * 1024 * 1024;
+
 int dtype_index(unigap_dtype d) {
   switch (d) {
     case UNIGAP_DTYPE_F32: return 0;
@@ -53,6 +55,7 @@ struct Ctx {
   size_t esize;
   float inv_tau;
   float mult;  // into the tier's units: inv_tau, or inv_tau * log2(e) when tab->base2
+  int stream;  // non-temporal gradient stores (out of place and large)
   const int32_t *target;  // label of the row's target, -1 when the row is not counted
   const float *upstream;  // g_t per row (grad modes)
   float *logp;            // token logp (caller's or scratch)
@@ -107,7 +110,7 @@ void rows(void *p, int64_t begin, int64_t end) {
     }
     if (bwd) {
       const float scale = c.upstream[t] * c.inv_tau;
-      c.tab->grad[c.di](row, gout, v, c.mult, lse_k, scale);
+      c.tab->grad[c.di](row, gout, v, c.mult, lse_k, scale, c.stream);
       // label column in fp32: scale * (1 - p_y) = -scale * expm1(logp)
       store_one(gout, c.di, y, -scale * std::expm1(logp));
     }
@@ -180,11 +183,15 @@ unigap_status run(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, 
           di == 0 ? sizeof(float) : sizeof(uint16_t),
           1.0f / a->temperature,
           0.0f,
+          0,
           target.data(),
           upstream.empty() ? nullptr : upstream.data(),
           logp,
           zsum.empty() ? nullptr : zsum.data()};
     c.mult = c.tab->base2 ? c.inv_tau * unigap::logprobs::kLog2e : c.inv_tau;
+    // A gradient much larger than the caches would only evict the logits on its way to memory.
+    c.stream = mode != kForward && g->grad_out != a->logits &&
+               static_cast<double>(n) * static_cast<double>(v) * static_cast<double>(c.esize) >= kStreamBytes;
     const int64_t grain = v >= 4096 ? 1 : (4096 + v - 1) / v;
     unigap_parallel_for(n, grain, rows, &c);
     if (mode == kBackward) return UNIGAP_STATUS_OK;

@@ -24,8 +24,9 @@ struct RowStats {
 // dtype index: 0 f32, 1 bf16, 2 f16.
 using RowStatsFn = void (*)(const void *row, int64_t v, float mult, int flags, RowStats *out);
 // out[v] = scale * -E(fl(z_v * mult) - lse) for every v, lse in the tier's units (the label column is
-// patched by the caller in fp32). `out` may alias `row` exactly (in place).
-using RowGradFn = void (*)(const void *row, void *out, int64_t v, float mult, float lse, float scale);
+// patched by the caller in fp32). `out` may alias `row` exactly (in place). `stream` (never set when
+// in place) asks for non-temporal stores: a large gradient that would only evict the logits.
+using RowGradFn = void (*)(const void *row, void *out, int64_t v, float mult, float lse, float scale, int stream);
 
 struct Table {
   bool base2;

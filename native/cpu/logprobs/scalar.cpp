@@ -75,7 +75,7 @@ void stats(const void *rowp, int64_t n, float mult, int flags, RowStats *out) {
 }
 
 template <class D>
-void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale) {
+void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale, int /*stream*/) {
   const auto *row = static_cast<const typename D::T *>(rowp);
   auto *out = static_cast<typename D::T *>(outp);
   for (int64_t i = 0; i < n; i++) D::store(out + i, -scale * exp_clamped(D::load(row + i) * mult - lse));

@@ -1,0 +1,192 @@
+/**
+ * logprobs bench: unigap's scoreLogprobs (f32 / bf16 forward, forward + backward) at [4096, 32000]
+ * and [8×512, 32000], side by side with the plain TS reference and onnxruntime-node (LogSoftmax +
+ * GatherElements built in code, 2 intra-op threads) in the same run. Each row is a share of this
+ * machine's measured read bandwidth (bytes that must cross memory at least once / median time).
+ * Run: npm run bench -- logprobs (peers: npm run bench:peers). Writes bench/results/logprobs.{json,md}.
+ */
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { backendInfo, scoreLogprobs, type ScoreLogprobsOptions } from '../lib/index.js';
+import { packageRoot } from '../lib/native.js';
+import { referenceLogprobs } from '../lib/reference/logprobs.js';
+import { printHeader, runCases, saveResults, type BenchCase, type BenchRow } from './common.js';
+import { createOrtLogprobs } from './peers/ort-logprobs.js';
+
+const limits = printHeader('logprobs');
+const isa = backendInfo().cpu.isa ?? '-';
+const V = 32000;
+const N = 4096;
+const ORT_THREADS = 2;
+
+/** Fresh pseudo-random logits (xorshift32, roughly uniform in [-6, 6): realistic spread, never zeros). */
+function randomLogits(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = (x / 4294967296 - 0.5) * 12;
+  }
+  return out;
+}
+
+function toBf16(f: Float32Array): Uint16Array {
+  const u = new Uint32Array(f.buffer, f.byteOffset, f.length);
+  const out = new Uint16Array(f.length);
+  for (let i = 0; i < f.length; i++) out[i] = ((u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16) & 0xffff;
+  return out;
+}
+
+const logits = randomLogits(N * V, 12345);
+const logitsCopy = logits.slice(); // for the in-place runs, so the other rows keep their inputs
+const bf16 = toBf16(logits);
+const labels = Int32Array.from({ length: N }, (_, i) => (i * 7919 + 13) % V);
+const labels64 = BigInt64Array.from(labels, (y) => BigInt(y));
+const gradF32 = new Float32Array(N * V);
+const gradBf16 = new Uint16Array(N * V);
+const ort = await createOrtLogprobs(N, V, ORT_THREADS);
+
+// Agreement check before timing (the figures compare the same computation).
+{
+  const a = await ort.run(logits, labels64);
+  const b = scoreLogprobs(logits, labels, { shape: [N, V] }).tokenLogprobs;
+  let d = 0;
+  for (let i = 0; i < N; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  console.log(`onnxruntime-node ${ort.version} vs unigap: max |Δ logp| = ${d.toExponential(2)} over ${N} rows\n`);
+  if (!(d < 1e-3)) throw new Error('onnxruntime-node and unigap disagree; refusing to time them');
+}
+
+const REF_N = 64;
+const refLogits = logits.subarray(0, REF_N * V);
+const refLabels = labels.subarray(0, REF_N);
+
+const shapes: { name: string; opts: ScoreLogprobsOptions }[] = [
+  { name: '[4096, 32000]', opts: { shape: [N, V] } },
+  { name: '[8×512, 32000]', opts: { shape: [8, 512, V], shift: true } },
+];
+
+const cases: BenchCase[] = [];
+const f32Bytes = N * V * 4;
+const bf16Bytes = N * V * 2;
+for (const s of shapes) {
+  const nSeq = s.opts.shape!.length === 3 ? s.opts.shape![0] : 1;
+  const seq = new Float32Array(nSeq).fill(1);
+  cases.push(
+    {
+      op: 'forward',
+      provider: 'unigap',
+      isa,
+      dtype: 'f32',
+      shape: s.name,
+      bytes: f32Bytes,
+      fn: () => scoreLogprobs(logits, labels, s.opts),
+    },
+    {
+      op: 'forward',
+      provider: 'unigap',
+      isa,
+      dtype: 'bf16',
+      shape: s.name,
+      bytes: bf16Bytes,
+      fn: () => scoreLogprobs(bf16, labels, { ...s.opts, dtype: 'bf16' }),
+    },
+    {
+      op: 'fwd+bwd (gradient.out)',
+      provider: 'unigap',
+      isa,
+      dtype: 'f32',
+      shape: s.name,
+      bytes: 2 * f32Bytes,
+      fn: () => scoreLogprobs(logits, labels, { ...s.opts, gradient: { seq, out: gradF32 } }),
+    },
+    {
+      op: 'fwd+bwd (inPlace)',
+      provider: 'unigap',
+      isa,
+      dtype: 'f32',
+      shape: s.name,
+      bytes: 2 * f32Bytes,
+      fn: () => scoreLogprobs(logitsCopy, labels, { ...s.opts, gradient: { seq, inPlace: true } }),
+    },
+    {
+      op: 'fwd+bwd (gradient.out)',
+      provider: 'unigap',
+      isa,
+      dtype: 'bf16',
+      shape: s.name,
+      bytes: 2 * bf16Bytes,
+      fn: () => scoreLogprobs(bf16, labels, { ...s.opts, dtype: 'bf16', gradient: { seq, out: gradBf16 } }),
+    },
+    {
+      op: 'forward (LogSoftmax+GatherElements)',
+      provider: `onnxruntime-node ${ort.version}`,
+      isa: `${ORT_THREADS} thr`,
+      dtype: 'f32',
+      shape: s.name,
+      bytes: f32Bytes,
+      fn: () => ort.run(logits, labels64),
+    },
+  );
+}
+cases.push({
+  op: 'forward (f64, too slow for 4096 rows)',
+  provider: 'reference (TS f64)',
+  dtype: 'f32',
+  shape: `[${REF_N}, 32000]`,
+  bytes: REF_N * V * 4,
+  time: 1000,
+  fn: () => referenceLogprobs({ logits: refLogits, labels: refLabels, nTokens: REF_N, vocab: V }),
+});
+
+const rows = await runCases(cases);
+await ort.release();
+
+// Targets from the issue, per shape, from this run's medians.
+const find = (shape: string, op: string, dtype: string, provider = 'unigap') =>
+  rows.find(
+    (r) => r.shape === shape && r.op === op && r.dtype === dtype && r.provider.startsWith(provider),
+  ) as BenchRow;
+const summary = shapes.map(({ name }) => {
+  const fwd = find(name, 'forward', 'f32');
+  const bf = find(name, 'forward', 'bf16');
+  const fbOut = find(name, 'fwd+bwd (gradient.out)', 'f32');
+  const fbIn = find(name, 'fwd+bwd (inPlace)', 'f32');
+  const fbBf = find(name, 'fwd+bwd (gradient.out)', 'bf16');
+  const o = find(name, 'forward (LogSoftmax+GatherElements)', 'f32', 'onnxruntime-node');
+  return {
+    shape: name,
+    f32ForwardShareOfReadBandwidth: fwd.shareOfBandwidth!,
+    bf16SpeedupOverF32: fwd.p50Ms / bf.p50Ms,
+    f32FwdBwdOverForward: { out: fbOut.p50Ms / fwd.p50Ms, inPlace: fbIn.p50Ms / fwd.p50Ms },
+    bf16FwdBwdOverForward: fbBf.p50Ms / bf.p50Ms,
+    onnxruntimeOverUnigapF32: o.p50Ms / fwd.p50Ms,
+  };
+});
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+const lines = summary.map(
+  (s) =>
+    `${s.shape}: f32 forward ${(s.f32ForwardShareOfReadBandwidth * 100).toFixed(0)}% of read bw (target ≥ 80%: ${verdict(s.f32ForwardShareOfReadBandwidth >= 0.8)}); ` +
+    `bf16 ${s.bf16SpeedupOverF32.toFixed(2)}× faster than f32 (≥ 1.7×: ${verdict(s.bf16SpeedupOverF32 >= 1.7)}); ` +
+    `fwd+bwd ${s.f32FwdBwdOverForward.out.toFixed(2)}× (out) / ${s.f32FwdBwdOverForward.inPlace.toFixed(2)}× (in place) / ${s.bf16FwdBwdOverForward.toFixed(2)}× (bf16) the forward (≤ 2.5×: ${verdict(Math.max(s.f32FwdBwdOverForward.out, s.f32FwdBwdOverForward.inPlace, s.bf16FwdBwdOverForward) <= 2.5)}); ` +
+    `${s.onnxruntimeOverUnigapF32.toFixed(2)}× faster than onnxruntime-node (≥ 2.5×: ${verdict(s.onnxruntimeOverUnigapF32 >= 2.5)})`,
+);
+console.log(`\n${lines.join('\n')}`);
+saveResults('logprobs', rows, {
+  summary,
+  notes: [
+    'bytes: f32/bf16 forward = N·V·size (one read); fwd+bwd = 2·N·V·size (read the logits once, write the gradient once).',
+    'fwd+bwd (inPlace) overwrites its own copy of the logits on every iteration (same work, different values).',
+    `onnxruntime-node: CPU EP, intraOpNumThreads ${ORT_THREADS}, graphOptimizationLevel all; input copy-free Tensor over the same Float32Array; labels int64.`,
+    `reference (TS f64) runs on the first ${REF_N} rows only.`,
+    `machine read bandwidth ${limits.readGBs.toFixed(1)} GB/s measured in this run; these machines drift by up to 30%: compare within one run only.`,
+  ],
+});
+appendFileSync(
+  join(packageRoot, 'bench', 'results', 'logprobs.md'),
+  `\nMachine: ${limits.cpuModel}, ${limits.threads} threads, read bandwidth ${limits.readGBs.toFixed(1)} GB/s (measured in the same run).\n\n${lines.map((l) => `- ${l}`).join('\n')}\n`,
+);
