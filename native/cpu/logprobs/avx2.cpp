@@ -13,24 +13,35 @@ namespace unigap {
 namespace logprobs {
 namespace {
 
-// 2^x for x >= kExp2Lo (or NaN): n = round(x) by the 1.5 * 2^23 trick, the shared degree-5
-// polynomial for 2^f, 2^n built in the exponent field; below 2^-126 the result is flushed to 0.
-inline __m256 exp2_8(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-126.0f), magic = _mm256_set1_ps(12582912.0f);
-  const __m256 zero = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-  const __m256 xc = _mm256_max_ps(lo, x);
-  const __m256 nb = _mm256_add_ps(xc, magic);  // low mantissa bits hold n
-  const __m256 n = _mm256_sub_ps(nb, magic);
-  const __m256 f = _mm256_sub_ps(xc, n);
-  __m256 p = _mm256_set1_ps(kExp2C5);
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2C4));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2C3));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2C2));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2C1));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(nb), _mm256_set1_epi32(127 - 0x4B400000)), 23);
-  return _mm256_andnot_ps(zero, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-}
+// a * 2^x for x >= kExp2Lo (or NaN): n = round(x) by the 1.5 * 2^23 trick, the shared degree-5
+// polynomial for 2^f with `a` folded into its coefficients, 2^n built in the exponent field; below
+// 2^-126 the result is flushed to 0.
+struct Exp2x8 {
+  __m256 c0, c1, c2, c3, c4, c5;
+  explicit Exp2x8(float a)
+      : c0(_mm256_set1_ps(a)),
+        c1(_mm256_set1_ps(a * kExp2C1)),
+        c2(_mm256_set1_ps(a * kExp2C2)),
+        c3(_mm256_set1_ps(a * kExp2C3)),
+        c4(_mm256_set1_ps(a * kExp2C4)),
+        c5(_mm256_set1_ps(a * kExp2C5)) {}
+  __m256 operator()(__m256 x) const {
+    const __m256 lo = _mm256_set1_ps(-126.0f), magic = _mm256_set1_ps(12582912.0f);
+    const __m256 zero = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    const __m256 xc = _mm256_max_ps(lo, x);
+    const __m256 nb = _mm256_add_ps(xc, magic);  // low mantissa bits hold n
+    const __m256 n = _mm256_sub_ps(nb, magic);
+    const __m256 f = _mm256_sub_ps(xc, n);
+    __m256 p = _mm256_fmadd_ps(c5, f, c4);
+    p = _mm256_fmadd_ps(p, f, c3);
+    p = _mm256_fmadd_ps(p, f, c2);
+    p = _mm256_fmadd_ps(p, f, c1);
+    p = _mm256_fmadd_ps(p, f, c0);
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(nb), _mm256_set1_epi32(127 - 0x4B400000)), 23);
+    return _mm256_andnot_ps(zero, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+  }
+};
 
 struct F32 {
   using T = float;
@@ -94,6 +105,7 @@ void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   __m256 m = ninf, s = _mm256_setzero_ps(), t = _mm256_setzero_ps(), zs = _mm256_setzero_ps(), best = ninf;
   __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), cur = idx;
   const __m256i step = _mm256_set1_epi32(8);
+  const Exp2x8 ex(1.0f);
   float ztail = 0;
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t e = b + kBlock < n ? b + kBlock : n;
@@ -122,14 +134,14 @@ void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     const __m256 mn = _mm256_max_ps(m, _mm256_mul_ps(_mm256_max_ps(bm0, bm1), vt));
     const __m256 msafe = _mm256_andnot_ps(_mm256_cmp_ps(mn, ninf, _CMP_EQ_OQ), mn);
     const __m256 delta = _mm256_max_ps(lo, _mm256_sub_ps(m, msafe));
-    const __m256 f = exp2_8(delta);
+    const __m256 f = ex(delta);
     if (ENT) t = _mm256_mul_ps(f, _mm256_fmadd_ps(s, delta, t));
     s = _mm256_mul_ps(f, s);
     m = mn;
     __m256 s1 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();
     auto acc = [&](__m256 z, __m256 &sa, __m256 &ta) {
       const __m256 d = _mm256_max_ps(lo, _mm256_sub_ps(scaled(z, vt), msafe));
-      const __m256 x = exp2_8(d);
+      const __m256 x = ex(d);
       sa = _mm256_add_ps(sa, x);
       if (ENT) ta = _mm256_fmadd_ps(x, d, ta);
     };
@@ -206,20 +218,17 @@ void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float 
   const auto *row = static_cast<const typename D::T *>(rowp);
   auto *out = static_cast<typename D::T *>(outp);
   const __m256 lo = _mm256_set1_ps(kExp2Lo), vt = _mm256_set1_ps(mult);
-  const __m256 vl = _mm256_set1_ps(lse), ns = _mm256_set1_ps(-scale);
+  const __m256 vl = _mm256_set1_ps(lse);
+  const Exp2x8 e(-scale);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m256 a = exp2_8(_mm256_max_ps(lo, _mm256_sub_ps(scaled(D::load(row + i), vt), vl)));
-    const __m256 b = exp2_8(_mm256_max_ps(lo, _mm256_sub_ps(scaled(D::load(row + i + 8), vt), vl)));
-    D::store(out + i, _mm256_mul_ps(ns, a));
-    D::store(out + i + 8, _mm256_mul_ps(ns, b));
+    D::store(out + i, e(_mm256_max_ps(lo, _mm256_sub_ps(scaled(D::load(row + i), vt), vl))));
+    D::store(out + i + 8, e(_mm256_max_ps(lo, _mm256_sub_ps(scaled(D::load(row + i + 8), vt), vl))));
   }
-  for (; i + 8 <= n; i += 8)
-    D::store(out + i, _mm256_mul_ps(ns, exp2_8(_mm256_max_ps(lo, _mm256_sub_ps(scaled(D::load(row + i), vt), vl)))));
+  for (; i + 8 <= n; i += 8) D::store(out + i, e(_mm256_max_ps(lo, _mm256_sub_ps(scaled(D::load(row + i), vt), vl))));
   if (i < n) {
     alignas(32) typename D::T buf[16];
-    const __m256 a = exp2_8(_mm256_max_ps(lo, _mm256_sub_ps(scaled(load_tail<D>(row + i, n - i), vt), vl)));
-    D::store(buf, _mm256_mul_ps(ns, a));
+    D::store(buf, e(_mm256_max_ps(lo, _mm256_sub_ps(scaled(load_tail<D>(row + i, n - i), vt), vl))));
     std::memcpy(out + i, buf, static_cast<size_t>(n - i) * sizeof(typename D::T));
   }
 }
