@@ -5,7 +5,7 @@
  *   unigap run [options]         the main job: self-improvement on the embedded world
  *   unigap compare [options]     every strategy on the same seed, side by side
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import cliProgress from 'cli-progress';
@@ -44,6 +44,13 @@ function numArg(min: number, max: number, minExclusive = false) {
       throw new InvalidArgumentError(`expected a number in ${minExclusive ? '(' : '['}${min}, ${max}].`);
     return n;
   };
+}
+
+/** runs/<base>; a fresh runs/<base>-2, -3... when it exists (so `npm start` twice just works), unless resuming. */
+function defaultOut(base: string, resume: boolean): string {
+  const first = join('runs', base);
+  if (resume || !existsSync(first)) return first;
+  for (let i = 2; ; i++) if (!existsSync(`${first}-${i}`)) return `${first}-${i}`;
 }
 
 interface CommonOptions {
@@ -158,10 +165,10 @@ export function buildProgram(): Command {
       .command('run')
       .description('run the self-improvement loop on the embedded world and write a report')
       .addOption(new Option('--strategy <name>', 'training strategy').choices([...WORLD_STRATEGIES]).default('clo'))
-      .option('--out <DIR>', 'run directory (default runs/<strategy>-seed<S>)')
+      .option('--out <DIR>', 'run directory (default runs/<strategy>-seed<S>, or a fresh -2, -3... if it exists)')
       .option('--resume', 'continue the run in --out', false),
   ).action(async (o: CommonOptions & { strategy: Strategy; out?: string; resume: boolean }) => {
-    const out = o.out ?? join('runs', `${o.strategy}-seed${o.seed}`);
+    const out = o.out ?? defaultOut(`${o.strategy}-seed${o.seed}`, o.resume);
     console.log(
       `unigap run: strategy ${o.strategy}, ${o.rounds} rounds, N=${o.samples}, seed ${o.seed}, corrupt ${o.corrupt} → ${out}`,
     );
@@ -194,7 +201,7 @@ export function buildProgram(): Command {
       .description('run every strategy on the same seed and draw them side by side')
       .option('--out <DIR>', 'output directory (default runs/compare-seed<S>)'),
   ).action(async (o: CommonOptions & { out?: string }) => {
-    const out = o.out ?? join('runs', `compare-seed${o.seed}`);
+    const out = o.out ?? defaultOut(`compare-seed${o.seed}`, false);
     mkdirSync(out, { recursive: true });
     const entries: CompareEntry[] = [];
     const rows: string[][] = [];

@@ -83,6 +83,13 @@ describe('unigap run', () => {
     expect(r.stderr).toMatch(/already holds a run/);
   });
 
+  it('without --out, a second run gets a fresh directory', () => {
+    expect(unigap('run', '--rounds', '0', '--seed', '7', ...small).status).toBe(0);
+    expect(unigap('run', '--rounds', '0', '--seed', '7', ...small).status).toBe(0);
+    expect(existsSync(join(work, 'runs', 'clo-seed7', 'report.json'))).toBe(true);
+    expect(existsSync(join(work, 'runs', 'clo-seed7-2', 'report.json'))).toBe(true);
+  });
+
   it('--resume after an interrupted run ends where an uninterrupted run does', async () => {
     const args = ['run', '--strategy', 'sft', '--rounds', '6', '--seed', '5', '--no-guard', ...small];
     const ref = join(work, 'ref');
