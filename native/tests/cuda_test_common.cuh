@@ -49,6 +49,7 @@ struct Problem {
   int64_t N = 0, V = 1, n_seq = 1;
   int shift = 0;
   float temperature = 1.f;
+  float scale = 3.f;
   int32_t ignore_index = -100;
   std::vector<uint8_t> logits;  // raw bytes of dtype
   std::vector<int32_t> labels;

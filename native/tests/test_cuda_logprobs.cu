@@ -96,6 +96,7 @@ Problem make_problem(unigap_dtype dt, int64_t n_seq_hint, int64_t N, int64_t V, 
   p.V = V;
   p.shift = o.shift;
   p.temperature = o.temperature;
+  p.scale = o.scale;
   p.ignore_index = -100;
   const size_t es = dtype_size(dt);
   p.logits.resize((size_t)(N * V) * es);
@@ -269,9 +270,11 @@ void compare_forward(const Problem &p, const Outputs &cpu, const DeviceProblem &
           1e-4 * vt, __FILE__, __LINE__);
   compare((t + " seq_mean").c_str(), fetch<float>(d.seq_mean, S).data(), widen(cpu.seq_mean).data(), p.n_seq, 1e-5,
           1e-4 * vt, __FILE__, __LINE__);
-  // The CPU sums each row in fp32, the GPU in fp32 partials widened to double: allow fp32 row error.
+  // The CPU tiers sum each row in fp32 (their own tiers differ by ~1e-4 relative), the GPU in fp32
+  // partials widened to double: allow fp32 accumulation error of the |z| mass, far below what a
+  // missing or extra row would change (~ sqrt(V) * scale).
   compare((t + " seq_logit_sum").c_str(), fetch<double>(d.seq_logit_sum, S).data(), widen(cpu.seq_logit_sum).data(),
-          p.n_seq, 1e-5, 1e-5 * (double)p.V * std::sqrt((double)p.N + 1), __FILE__, __LINE__);
+          p.n_seq, 1e-5, 4e-6 * (double)p.V * (double)std::max<int64_t>(p.N, 1) * p.scale, __FILE__, __LINE__);
 }
 
 }  // namespace cudatest
