@@ -59,6 +59,14 @@ if [ -z "${SKIP_SANITIZER:-}" ] && command -v compute-sanitizer >/dev/null; then
   rm -f /tmp/unigap-sanitizer.tmp
 fi
 
+if [ -f .device/unigap.node ] && [ -f .device/node.xz ]; then
+  step "Node smoke: N-API device plumbing (.device/unigap.node, a CUDA build of the addon)"
+  python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))" && chmod +x /tmp/node
+  timeout 120 /tmp/node bench/device/node_smoke.mjs "$PWD/.device/unigap.node" || { status=1; echo "NODE SMOKE FAILED"; }
+else
+  echo "(Node smoke skipped: carry .device with unigap.node (CUDA build) and node.xz to run it)"
+fi
+
 step "perf (CUDA events, median of 7)"
 timeout 180 "$H" --perf cuda/perf | tee "$OUT/perf.txt" || status=1
 
