@@ -58,6 +58,30 @@ struct Avx2 {
     return _mm_cvtss_f32(c);
   }
 
+  // Transpose P rows (stride d) into k-major panel steps with masked gathers, 8 rows per gather.
+  static void pack_panel(const float *base, int64_t d, int P, int valid, const float *inv, float *o) {
+    if (static_cast<int64_t>(P) * d >= (int64_t(1) << 31) || P > 16) {
+      pack_panel_portable(base, d, P, valid, inv, o);
+      return;
+    }
+    const int chunks = (P + 7) / 8;
+    __m256i idx[2], store[2];
+    __m256 load[2], sc[2];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int c = 0; c < chunks; c++) {
+      const __m256i row = _mm256_add_epi32(_mm256_set1_epi32(8 * c), lane);
+      idx[c] = _mm256_mullo_epi32(row, _mm256_set1_epi32(static_cast<int>(d)));
+      load[c] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(valid), row));
+      store[c] = _mm256_cmpgt_epi32(_mm256_set1_epi32(P), row);
+      sc[c] = _mm256_maskload_ps(inv + 8 * c, store[c]);
+    }
+    for (int64_t k = 0; k < d; k++)
+      for (int c = 0; c < chunks; c++) {
+        const __m256 g = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base + k, idx[c], load[c], 4);
+        _mm256_maskstore_ps(o + k * P + 8 * c, store[c], _mm256_mul_ps(g, sc[c]));
+      }
+  }
+
   static void bf16_to_f32(const uint16_t *s, int64_t n, float *d) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {

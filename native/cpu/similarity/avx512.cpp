@@ -11,6 +11,8 @@ namespace {
 struct Avx512 {
   static constexpr int MR = 14, NR = 32, MC = 112, NC = 256;
 
+  static __mmask16 tail(int64_t r) { return r >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << r) - 1u); }
+
   static void micro(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, bool acc) {
     __m512 c[MR][2];
     if (acc) {
@@ -47,6 +49,32 @@ struct Avx512 {
     return _mm_cvtss_f32(c);
   }
 
+  // Transpose P rows (stride d) into k-major panel steps with masked gathers, 16 rows per gather.
+  static void pack_panel(const float *base, int64_t d, int P, int valid, const float *inv, float *o) {
+    if (static_cast<int64_t>(P) * d >= (int64_t(1) << 31) || P > 32) {
+      pack_panel_portable(base, d, P, valid, inv, o);
+      return;
+    }
+    const int chunks = (P + 15) / 16;
+    __m512i idx[2];
+    __m512 sc[2];
+    __mmask16 load[2], store[2];
+    for (int c = 0; c < chunks; c++) {
+      const int lanes = std::min(16, P - 16 * c), live = std::max(0, std::min(16, valid - 16 * c));
+      idx[c] = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * c),
+                                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+                                  _mm512_set1_epi32(static_cast<int>(d)));
+      sc[c] = _mm512_maskz_loadu_ps(tail(lanes), inv + 16 * c);
+      load[c] = tail(live);
+      store[c] = tail(lanes);
+    }
+    for (int64_t k = 0; k < d; k++)
+      for (int c = 0; c < chunks; c++) {
+        const __m512 g = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), load[c], idx[c], base + k, 4);
+        _mm512_mask_storeu_ps(o + k * P + 16 * c, store[c], _mm512_mul_ps(g, sc[c]));
+      }
+  }
+
   static void bf16_to_f32(const uint16_t *s, int64_t n, float *d) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -62,7 +90,6 @@ struct Avx512 {
     for (; i < n; i++) d[i] = unigap_f16_to_f32(s[i]);
   }
 
-  static __mmask16 tail(int64_t r) { return static_cast<__mmask16>((1u << r) - 1u); }
 
   static float sumsq(const float *x, int64_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0;

@@ -18,6 +18,7 @@
 #include <limits>
 #include <new>
 
+
 #include "kernels.h"
 #include "unigap/common.h"
 #include "unigap/half.h"
@@ -26,10 +27,17 @@ namespace unigap {
 namespace sim {
 namespace {
 
-inline void *alloc_bytes(int64_t bytes) {
+// Scratch memory, 64-byte aligned. (Transparent huge pages for the big packs were tried: faster once
+// warm, but the first call in a process stalled ~0.4 s on compaction; streaming B for few queries, see
+// Gemm, removed the big buffer where its page faults mattered.)
+inline size_t round_bytes(int64_t bytes) {
   size_t b = static_cast<size_t>((bytes + 63) / 64 * 64);
-  return std::aligned_alloc(64, b ? b : 64);
+  return b ? b : 64;
 }
+
+inline void *alloc_bytes(int64_t bytes) { return std::aligned_alloc(64, round_bytes(bytes)); }
+
+inline void free_bytes(void *p, int64_t) { std::free(p); }
 
 template <class T>
 inline void row_to_f32(const void *src, unigap_dtype dt, int64_t row, int64_t d, float *dst) {
@@ -102,7 +110,7 @@ unigap_status paired(const void *a, unigap_dtype da, const void *b, unigap_dtype
       T::dot3(buf, buf + d, d, &ab, &aa, &bb);
       out[i] = finish_cos(ab, aa, bb);
     }
-    std::free(buf);
+    free_bytes(buf, 2 * d * 4);
   };
   parallel(n, std::max<int64_t>(1, 16384 / d), body);
   return oom.load() ? UNIGAP_STATUS_OUT_OF_MEMORY : UNIGAP_STATUS_OK;
@@ -111,44 +119,61 @@ unigap_status paired(const void *a, unigap_dtype da, const void *b, unigap_dtype
 // ------------------------------------------------------------------ packing
 
 // Packed layout for P-row panels: panel p holds rows [p P, p P + P) as d steps of P floats
-// (dst[p d P + k P + r]); rows past `rows` are zero.
+// (dst[p d P + k P + r] = row[k] * inv[r]); rows past `rows` are zero. f32 rows are read in place;
+// other dtypes are widened into a scratch panel first. T::pack_panel does the transposition (gathers
+// on the SIMD tiers).
+// Packs panels [p_lo, p_hi) into dst (panel p_lo first), serially. tmp: P * d floats, needed only for
+// non-f32 sources.
+template <class T>
+void pack_range(const void *src, unigap_dtype dt, int64_t rows, int64_t d, int P, int normalize, float *dst,
+                int64_t p_lo, int64_t p_hi, float *tmp) {
+  float inv[64];
+  for (int64_t p = p_lo; p < p_hi; p++) {
+    const int valid = static_cast<int>(std::min<int64_t>(P, rows - p * P));
+    const float *base;
+    if (dt == UNIGAP_DTYPE_F32) {
+      base = static_cast<const float *>(src) + p * P * d;
+    } else {
+      for (int r = 0; r < valid; r++) row_to_f32<T>(src, dt, p * P + r, d, tmp + static_cast<int64_t>(r) * d);
+      base = tmp;
+    }
+    for (int r = 0; r < P; r++) {
+      if (r >= valid) {
+        inv[r] = 0.f;
+      } else if (normalize) {
+        float s = T::sumsq(base + static_cast<int64_t>(r) * d, d);
+        // NaN fails s > 0 -> 0, and NaN * 0 keeps the NaN elements: the row stays poisoned.
+        inv[r] = s > 0 ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(s))) : 0.f;
+      } else {
+        inv[r] = 1.f;
+      }
+    }
+    T::pack_panel(base, d, P, valid, inv, dst + (p - p_lo) * d * P);
+  }
+}
+
+// Packs every panel of a matrix over the pool.
 template <class T>
 unigap_status pack(const void *src, unigap_dtype dt, int64_t rows, int64_t d, int P, int normalize, float *dst) {
   const int64_t panels = (rows + P - 1) / P;
   std::atomic<int> oom{0};
   auto body = [&](int64_t lo, int64_t hi) {
-    float *tmp = static_cast<float *>(alloc_bytes(static_cast<int64_t>(P) * d * 4));
-    if (!tmp) {
+    float *tmp = nullptr;
+    if (dt != UNIGAP_DTYPE_F32 && !(tmp = static_cast<float *>(alloc_bytes(static_cast<int64_t>(P) * d * 4)))) {
       oom.store(1);
       return;
     }
-    float inv[64];
-    for (int64_t p = lo; p < hi; p++) {
-      for (int r = 0; r < P; r++) {
-        int64_t row = p * P + r;
-        float *t = tmp + static_cast<int64_t>(r) * d;
-        if (row >= rows) {
-          std::memset(t, 0, static_cast<size_t>(d) * 4);
-          inv[r] = 0.f;
-          continue;
-        }
-        row_to_f32<T>(src, dt, row, d, t);
-        if (normalize) {
-          float s = T::sumsq(t, d);
-          // NaN fails s > 0 -> 0, and NaN * 0 keeps the NaN elements: the row stays poisoned.
-          inv[r] = s > 0 ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(s))) : 0.f;
-        } else {
-          inv[r] = 1.f;
-        }
-      }
-      float *o = dst + p * d * P;
-      for (int64_t k = 0; k < d; k++)
-        for (int r = 0; r < P; r++) o[k * P + r] = tmp[static_cast<int64_t>(r) * d + k] * inv[r];
-    }
-    std::free(tmp);
+    pack_range<T>(src, dt, rows, d, P, normalize, dst + lo * d * P, lo, hi, tmp);
+    free_bytes(tmp, static_cast<int64_t>(P) * d * 4);
   };
   parallel(panels, std::max<int64_t>(1, 4096 / (d * P) + 1), body);
   return oom.load() ? UNIGAP_STATUS_OUT_OF_MEMORY : UNIGAP_STATUS_OK;
+}
+
+// The portable transposition (scalar tier, and the SIMD tiers' fallback for huge d).
+inline void pack_panel_portable(const float *base, int64_t d, int P, int valid, const float *inv, float *o) {
+  for (int64_t k = 0; k < d; k++)
+    for (int r = 0; r < P; r++) o[k * P + r] = r < valid ? base[static_cast<int64_t>(r) * d + k] * inv[r] : 0.f;
 }
 
 // ------------------------------------------------------------------ blocked GEMM with epilogues
@@ -166,22 +191,30 @@ inline int64_t choose_kc(int64_t d) {
 // that gets descheduled leaves its share to the others. The matrix uses one group per column block;
 // top-k and ranks use few groups (one when there are enough row blocks to keep every thread busy,
 // more for few queries against many candidates) and merge the groups' partial results at the end.
+// With a single row block (few queries) every column block is visited once, so B is not packed up
+// front: each item packs its column block into a per-thread buffer just before using it (stream_b),
+// which spares an M x D buffer and its page faults (4 x 100000 x 512: most of the time went there).
 template <class T, class Epi>
 struct Gemm {
   const float *Ap, *Bp;
+  const void *bsrc;
+  unigap_dtype bdt;
+  int normalize;
+  bool stream_b;
   int64_t n, m, d, kc;
   int64_t row_blocks, col_blocks, groups;
   Epi *epi;
   std::atomic<int64_t> next{0};
   std::atomic<int> oom{0};
 
-  void block(int64_t ic, int64_t jc, int64_t g, float *C) {
+  // Bblock: the packed panels of column block jc (panel jc / NR first).
+  void block(int64_t ic, int64_t jc, int64_t g, const float *Bblock, float *C) {
     const int64_t npad = (n + T::MR - 1) / T::MR * T::MR, mpad = (m + T::NR - 1) / T::NR * T::NR;
     const int64_t mcv = std::min<int64_t>(T::MC, npad - ic), ncv = std::min<int64_t>(T::NC, mpad - jc);
     for (int64_t pc = 0; pc < d; pc += kc) {
       const int64_t kcur = std::min(kc, d - pc);
       for (int64_t jr = 0; jr < ncv; jr += T::NR) {
-        const float *B = Bp + ((jc + jr) / T::NR) * d * T::NR + pc * T::NR;
+        const float *B = Bblock + (jr / T::NR) * d * T::NR + pc * T::NR;
         for (int64_t ir = 0; ir < mcv; ir += T::MR) {
           const float *A = Ap + ((ic + ir) / T::MR) * d * T::MR + pc * T::MR;
           T::micro(kcur, A, B, C + ir * T::NC + jr, T::NC, pc > 0);
@@ -192,22 +225,36 @@ struct Gemm {
   }
 
   void worker() {
-    float *C = static_cast<float *>(alloc_bytes(static_cast<int64_t>(T::MC) * T::NC * 4));
-    if (!C) {
+    const int64_t cbytes = static_cast<int64_t>(T::MC) * T::NC * 4, bbytes = static_cast<int64_t>(T::NC) * d * 4,
+                  tbytes = static_cast<int64_t>(T::NR) * d * 4;
+    float *C = static_cast<float *>(alloc_bytes(cbytes));
+    float *Bbuf = stream_b ? static_cast<float *>(alloc_bytes(bbytes)) : nullptr;
+    float *btmp = stream_b && bdt != UNIGAP_DTYPE_F32 ? static_cast<float *>(alloc_bytes(tbytes)) : nullptr;
+    if (!C || (stream_b && !Bbuf) || (stream_b && bdt != UNIGAP_DTYPE_F32 && !btmp)) {
       oom.store(1);
-      return;
+    } else {
+      const int64_t items = row_blocks * groups, mpan = (m + T::NR - 1) / T::NR;
+      for (;;) {
+        const int64_t it = next.fetch_add(1);
+        if (it >= items) break;
+        const int64_t rb = it / groups, g = it % groups;
+        const int64_t ic = rb * T::MC, rows = std::min<int64_t>(T::MC, n - ic);
+        epi->begin_rows(ic, rows, g);
+        for (int64_t cb = g * col_blocks / groups; cb < (g + 1) * col_blocks / groups; cb++) {
+          const int64_t jc = cb * T::NC, p0 = jc / T::NR;
+          if (stream_b) {
+            pack_range<T>(bsrc, bdt, m, d, T::NR, normalize, Bbuf, p0, std::min<int64_t>(mpan, p0 + T::NC / T::NR), btmp);
+            block(ic, jc, g, Bbuf, C);
+          } else {
+            block(ic, jc, g, Bp + p0 * d * T::NR, C);
+          }
+        }
+        epi->end_rows(ic, rows, g);
+      }
     }
-    const int64_t items = row_blocks * groups;
-    for (;;) {
-      const int64_t it = next.fetch_add(1);
-      if (it >= items) break;
-      const int64_t rb = it / groups, g = it % groups;
-      const int64_t ic = rb * T::MC, rows = std::min<int64_t>(T::MC, n - ic);
-      epi->begin_rows(ic, rows, g);
-      for (int64_t cb = g * col_blocks / groups; cb < (g + 1) * col_blocks / groups; cb++) block(ic, cb * T::NC, g, C);
-      epi->end_rows(ic, rows, g);
-    }
-    std::free(C);
+    free_bytes(C, cbytes);
+    free_bytes(Bbuf, bbytes);
+    free_bytes(btmp, tbytes);
   }
 
   static void run_fn(void *p, int64_t b, int64_t e) {
@@ -229,18 +276,21 @@ int64_t choose_groups(int64_t n, int64_t m) {
   return std::max<int64_t>(1, std::min<int64_t>({(want + rb - 1) / rb, col_blocks_of<T>(m), 16}));
 }
 
-// Packs both sides, runs the GEMM with the epilogue, frees the packs. epi.prepare() runs after the
-// packs exist (ranks read the packed rows there).
+// Packs A (and B unless streamed), runs the GEMM with the epilogue, frees the packs.
+// epi.prepare() runs after the packs exist (ranks read the packed rows there, so they never stream).
 template <class T, class Epi>
 unigap_status run_gemm(const void *a, unigap_dtype da, int64_t n, const void *b, unigap_dtype db, int64_t m, int64_t d,
                        int normalize, Epi &epi, int64_t groups) {
   const int64_t npan = (n + T::MR - 1) / T::MR, mpan = (m + T::NR - 1) / T::NR;
-  float *Ap = static_cast<float *>(alloc_bytes(npan * T::MR * d * 4));
-  float *Bp = static_cast<float *>(alloc_bytes(mpan * T::NR * d * 4));
+  const int64_t row_blocks = (n + T::MC - 1) / T::MC;
+  const bool stream_b = row_blocks == 1 && !Epi::kNeedsPackedB;
+  const int64_t abytes = npan * T::MR * d * 4, bbytes = stream_b ? 0 : mpan * T::NR * d * 4;
+  float *Ap = static_cast<float *>(alloc_bytes(abytes));
+  float *Bp = stream_b ? nullptr : static_cast<float *>(alloc_bytes(bbytes));
   unigap_status st = UNIGAP_STATUS_OK;
-  if (!Ap || !Bp) st = UNIGAP_STATUS_OUT_OF_MEMORY;
+  if (!Ap || (!stream_b && !Bp)) st = UNIGAP_STATUS_OUT_OF_MEMORY;
   if (st == UNIGAP_STATUS_OK) st = pack<T>(a, da, n, d, T::MR, normalize, Ap);
-  if (st == UNIGAP_STATUS_OK) st = pack<T>(b, db, m, d, T::NR, normalize, Bp);
+  if (st == UNIGAP_STATUS_OK && !stream_b) st = pack<T>(b, db, m, d, T::NR, normalize, Bp);
   if (st == UNIGAP_STATUS_OK) {
     epi.Ap = Ap;
     epi.Bp = Bp;
@@ -249,11 +299,15 @@ unigap_status run_gemm(const void *a, unigap_dtype da, int64_t n, const void *b,
     Gemm<T, Epi> g;
     g.Ap = Ap;
     g.Bp = Bp;
+    g.bsrc = b;
+    g.bdt = db;
+    g.normalize = normalize;
+    g.stream_b = stream_b;
     g.n = n;
     g.m = m;
     g.d = d;
     g.kc = choose_kc(d);
-    g.row_blocks = (n + T::MC - 1) / T::MC;
+    g.row_blocks = row_blocks;
     g.col_blocks = col_blocks_of<T>(m);
     g.groups = groups;
     g.epi = &epi;
@@ -261,12 +315,13 @@ unigap_status run_gemm(const void *a, unigap_dtype da, int64_t n, const void *b,
     unigap_parallel_for(std::min<int64_t>(unigap_threads(), items), 1, Gemm<T, Epi>::run_fn, &g);
     if (g.oom.load()) st = UNIGAP_STATUS_OUT_OF_MEMORY;
   }
-  std::free(Ap);
-  std::free(Bp);
+  free_bytes(Ap, abytes);
+  free_bytes(Bp, bbytes);
   return st;
 }
 
 struct EpiBase {
+  static constexpr bool kNeedsPackedB = false;
   const float *Ap = nullptr, *Bp = nullptr;
   int64_t d = 0;
   void prepare() {}
@@ -438,18 +493,18 @@ unigap_status topk(const void *a, unigap_dtype da, int64_t n, const void *b, uni
       int32_t *ti = static_cast<int32_t *>(alloc_bytes(k * 4));
       if (ts && ti) epi.merge(lo, hi, ts, ti);
       else oom.store(1);
-      std::free(ts);
-      std::free(ti);
+      free_bytes(ts, k * 4);
+      free_bytes(ti, k * 4);
     };
     parallel(n, std::max<int64_t>(1, 65536 / (k * groups)), body);
     if (oom.load()) st = UNIGAP_STATUS_OUT_OF_MEMORY;
   }
   for (int64_t g = 0; g < groups; g++) {
     if (g) {
-      std::free(sc[g]);
-      std::free(ix[g]);
+      free_bytes(sc[g], n * k * 4);
+      free_bytes(ix[g], n * k * 4);
     }
-    std::free(filled[g]);
+    free_bytes(filled[g], n * 8);
   }
   return st;
 }
@@ -459,6 +514,7 @@ unigap_status topk(const void *a, unigap_dtype da, int64_t n, const void *b, uni
 // of one row may run on different threads).
 template <class T>
 struct RanksEpi : EpiBase {
+  static constexpr bool kNeedsPackedB = true;
   int64_t n;
   float *diag;
   std::atomic<int64_t> *count;
@@ -497,8 +553,8 @@ unigap_status ranks(const void *a, unigap_dtype da, const void *b, unigap_dtype 
         out[i] = diag[i] != diag[i] ? std::numeric_limits<double>::quiet_NaN()
                                     : static_cast<double>(count[i].load(std::memory_order_relaxed) + 1);
   }
-  std::free(diag);
-  std::free(count);
+  free_bytes(diag, n * 4);
+  free_bytes(count, n * static_cast<int64_t>(sizeof(std::atomic<int64_t>)));
   return st;
 }
 

@@ -31,6 +31,10 @@ struct Scalar {
     return c;
   }
 
+  static void pack_panel(const float *base, int64_t d, int P, int valid, const float *inv, float *o) {
+    pack_panel_portable(base, d, P, valid, inv, o);
+  }
+
   static void bf16_to_f32(const uint16_t *s, int64_t n, float *d) {
     for (int64_t i = 0; i < n; i++) d[i] = unigap_bf16_to_f32(s[i]);
   }

@@ -32,10 +32,12 @@
  * r_i = NaN when s_ii is NaN. s_ij and s_ii come from the same f32 accumulation order, so a duplicate
  * of the own candidate ties exactly rather than by rounding luck.
  *
- * Memory. The matrix family packs A and B once (f32, O((N + M) D)), then runs a blocked GEMM
- * (AVX-512 14x32 / AVX2 6x16 / scalar 4x4 FMA microkernels, row and column blocks over the unigap
- * thread pool) whose epilogue writes S, or merges each block into per-row top-k heaps, or counts
- * greater scores: top-k and ranks never hold N x M (O((N + M) D + N k) in all).
+ * Memory. The matrix family packs A and B once into f32 panels (O((N + M) D); with at most one row
+ * block of queries, B is instead packed block by block into a per-thread buffer as it is used), then
+ * runs a blocked GEMM (AVX-512 14x32 / AVX2 6x16 / scalar 4x4 microkernels, FMA on the SIMD tiers,
+ * row blocks x column groups pulled by the unigap thread pool) whose epilogue writes S, or merges
+ * each block into per-row top-k heaps (one per column group, merged at the end by the order below),
+ * or counts greater scores: top-k and ranks never hold N x M (O((N + M) D + N k) in all).
  *
  * Sizes are 64-bit. N = 0 or M = 0 does nothing. D >= 1. 1 <= k <= M. scale and bias finite.
  * Every tier (scalar | avx2 | avx512, see common.h) agrees with the scalar one to f32 rounding.
