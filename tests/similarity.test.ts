@@ -154,6 +154,7 @@ describe.each(tiers)('similarity on tier %s', (tier) => {
       [19, 37, 768],
       [45, 30, 65],
       [5, 33, 2100], // D > 1024: the k-blocked path
+      [250, 40, 24], // more than one row block: B packed up front instead of streamed
     ];
     for (const dt of DTYPES)
       for (const [n, m, d] of shapes) {
@@ -177,6 +178,7 @@ describe.each(tiers)('similarity on tier %s', (tier) => {
       [23, 70, 33],
       [40, 300, 768],
       [7, 50, 2100],
+      [250, 40, 24],
     ]) {
       const q = intEmb(n, d, 'f32', 3);
       const c = intEmb(m, d, 'bf16', 1);

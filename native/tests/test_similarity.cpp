@@ -44,7 +44,8 @@ struct Shape {
   int64_t n, m, d;
 };
 // 2100 > 1024 exercises the k-blocked path (partial sums reloaded between k blocks).
-const Shape kShapes[] = {{1, 1, 1}, {3, 5, 3}, {17, 33, 7}, {29, 45, 64}, {100, 77, 768}, {15, 300, 650}, {9, 40, 2100}, {3, 1100, 40}};
+const Shape kShapes[] = {{1, 1, 1}, {3, 5, 3}, {17, 33, 7}, {29, 45, 64}, {100, 77, 768}, {15, 300, 650}, {9, 40, 2100}, {3, 1100, 40}, {230, 70, 33}};
+// (n <= one row block streams B per column block; 100 and 230 rows take the pre-packed path.)
 
 }  // namespace
 
