@@ -275,3 +275,34 @@ UNIGAP_TEST("logprobs/perf") {
   }
   unigap_isa_set(best);
 }
+
+// The AVX512_BF16 table differs from the plain AVX-512 one only in how a bf16 gradient is rounded
+// (one vcvtneps2bf16 instead of integer round-to-nearest-even): bit-identical on normal values.
+#include "logprobs/kernels.h"
+
+UNIGAP_TEST("logprobs/avx512_bf16_table_matches_avx512") {
+  unigap_cpu_features f;
+  unigap_cpu_features_get(&f);
+  if (unigap_isa_best() < UNIGAP_ISA_AVX512 || !f.avx512bf16) return;
+  namespace lp = unigap::logprobs;
+  const lp::Table &a = lp::table_avx512(), &b = lp::table_avx512_bf16();
+  for (int64_t v : {1, 7, 33, 1037, 32000}) {
+    std::vector<uint16_t> row(static_cast<size_t>(v)), ga(row.size()), gb(row.size());
+    for (auto &h : row) h = unigap_f32_to_bf16(harness::normal(0.f, 3.f));
+    lp::RowStats sa{}, sb{};
+    a.stats[1](row.data(), v, 1.3f, 7, &sa);
+    b.stats[1](row.data(), v, 1.3f, 7, &sb);
+    CHECK(sa.m == sb.m && sa.s == sb.s && sa.t == sb.t && sa.argmax == sb.argmax);
+    const float lse = sa.m + std::log2(sa.s);
+    for (int stream : {0, 1}) {
+      a.grad[1](row.data(), ga.data(), v, 1.3f, lse, 0.75f, stream);
+      b.grad[1](row.data(), gb.data(), v, 1.3f, lse, 0.75f, stream);
+      int diff = 0;
+      for (size_t i = 0; i < row.size(); i++) {
+        const float x = unigap_bf16_to_f32(ga[i]);
+        if (ga[i] != gb[i] && std::fabs(x) > 1.2e-38f) diff++;  // vcvtneps2bf16 flushes denormals
+      }
+      CHECK(diff == 0);
+    }
+  }
+}

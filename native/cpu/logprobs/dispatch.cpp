@@ -120,7 +120,14 @@ void rows(void *p, int64_t begin, int64_t end) {
 const Table *table_for(unigap_isa tier, int64_t v) {
   if (v > INT32_MAX - 64) return &unigap::logprobs::table_scalar();  // SIMD argmax keeps int32 lane indices
   switch (tier) {
-    case UNIGAP_ISA_AVX512: return &unigap::logprobs::table_avx512();
+    case UNIGAP_ISA_AVX512: {
+      static const bool bf16 = [] {
+        unigap_cpu_features f;
+        unigap_cpu_features_get(&f);
+        return f.avx512bf16 != 0;
+      }();
+      return bf16 ? &unigap::logprobs::table_avx512_bf16() : &unigap::logprobs::table_avx512();
+    }
     case UNIGAP_ISA_AVX2: return &unigap::logprobs::table_avx2();
     default: return &unigap::logprobs::table_scalar();
   }

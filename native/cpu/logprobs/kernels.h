@@ -37,6 +37,7 @@ struct Table {
 const Table &table_scalar();
 const Table &table_avx2();
 const Table &table_avx512();
+const Table &table_avx512_bf16();  // AVX-512 + AVX512_BF16 (bf16 gradient rounding in one instruction)
 
 // Block length (elements) of the online max/sum-exp: the block's max is taken first, the running
 // statistics are rescaled once per block, then the block (now in L1) is exponentiated.
