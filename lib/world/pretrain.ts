@@ -38,7 +38,7 @@ export interface PretrainConfig {
   epochs: number;
   /** Generation pairs per prompt (default 24). */
   genPairsPerPrompt: number;
-  /** Share of generation pairs whose image is a near miss of the prompt (default 0.4). */
+  /** Share of generation pairs whose image is a near miss of the prompt (default 0.3). */
   genNoise: number;
   /** Understanding examples per prompt, half matching and half near misses (default 48). */
   undPairsPerPrompt: number;
@@ -57,7 +57,7 @@ export const DEFAULT_PRETRAIN_CONFIG: PretrainConfig = {
   extraPromptsPerCategory: 0,
   epochs: 16,
   genPairsPerPrompt: 24,
-  genNoise: 0.4,
+  genNoise: 0.3,
   undPairsPerPrompt: 48,
   calibrationPairsPerPrompt: 8,
   batchSize: 32,
