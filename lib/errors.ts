@@ -18,7 +18,8 @@ export type UnigapErrorCode =
   | 'ERR_UNIGAP_NATIVE'
   | 'ERR_UNIGAP_CONFIG_MISMATCH'
   | 'ERR_UNIGAP_CORRUPT_STATE'
-  | 'ERR_UNIGAP_ADAPTER';
+  | 'ERR_UNIGAP_ADAPTER'
+  | 'ERR_UNIGAP_TFJS_UNAVAILABLE';
 
 /** Base class for unigap's own (non argument) errors. */
 export class UnigapError extends Error {

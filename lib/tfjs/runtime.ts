@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 
 import type * as tfc from '@tensorflow/tfjs-core';
 
-import { InvalidTypeError, ShapeMismatchError } from '../index.js';
+import { InvalidTypeError, ShapeMismatchError, UnigapError } from '../index.js';
 
 /** The slice of the tfjs-core namespace unigap/tfjs uses (`@tensorflow/tfjs` and `-core` both satisfy it). */
 export type Tfjs = Pick<
@@ -17,11 +17,9 @@ export type Tfjs = Pick<
 export type Tensor = tfc.Tensor;
 
 /** @tensorflow/tfjs-core could not be loaded (it is an optional peer dependency of unigap). */
-export class TfjsUnavailableError extends Error {
-  readonly code = 'ERR_UNIGAP_TFJS_UNAVAILABLE' as const;
+export class TfjsUnavailableError extends UnigapError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TfjsUnavailableError';
+    super('ERR_UNIGAP_TFJS_UNAVAILABLE', message, options);
   }
 }
 
