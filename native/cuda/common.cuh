@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "unigap/common.h"
 
@@ -42,42 +43,71 @@ unigap_status require_device();
 // A kernel launch: configuration errors surface from cudaGetLastError right after it.
 #define UNIGAP_CUDA_LAUNCHED(name) UNIGAP_CUDA_TRY(cudaGetLastError())
 
+// Host + device: the row code in logprobs.cu also runs on the host (the emulation the harness checks
+// against the CPU core on machines without a GPU).
+#define UNIGAP_HD __host__ __device__ __forceinline__
+// "#pragma unroll" only where the device compiler reads it (host compilers warn about it).
+#ifdef __CUDA_ARCH__
+#define UNIGAP_UNROLL _Pragma("unroll")
+#else
+#define UNIGAP_UNROLL
+#endif
+
+UNIGAP_HD float bits_to_f32(uint32_t u) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+UNIGAP_HD uint32_t f32_to_bits(float f) {
+#ifdef __CUDA_ARCH__
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+#endif
+}
+
 // ---------------------------------------------------------------- dtype loads
 struct F32 {
   using store_t = float;
   static constexpr int kVec = 4;  // elements per 16-byte vector
-  __device__ __forceinline__ static float load(const store_t *p) { return *p; }
-  __device__ __forceinline__ static store_t from_float(float f) { return f; }
-  __device__ __forceinline__ static void unpack(const uint4 &v, float (&out)[kVec]) {
-    out[0] = __uint_as_float(v.x);
-    out[1] = __uint_as_float(v.y);
-    out[2] = __uint_as_float(v.z);
-    out[3] = __uint_as_float(v.w);
+  UNIGAP_HD static float load(const store_t *p) { return *p; }
+  UNIGAP_HD static store_t from_float(float f) { return f; }
+  UNIGAP_HD static void unpack(const uint4 &v, float (&out)[kVec]) {
+    out[0] = bits_to_f32(v.x);
+    out[1] = bits_to_f32(v.y);
+    out[2] = bits_to_f32(v.z);
+    out[3] = bits_to_f32(v.w);
   }
-  __device__ __forceinline__ static uint4 pack(const float (&in)[kVec]) {
-    return make_uint4(__float_as_uint(in[0]), __float_as_uint(in[1]), __float_as_uint(in[2]), __float_as_uint(in[3]));
+  UNIGAP_HD static uint4 pack(const float (&in)[kVec]) {
+    return make_uint4(f32_to_bits(in[0]), f32_to_bits(in[1]), f32_to_bits(in[2]), f32_to_bits(in[3]));
   }
 };
 
 struct BF16 {
   using store_t = uint16_t;
   static constexpr int kVec = 8;
-  __device__ __forceinline__ static float to_float(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
-  __device__ __forceinline__ static float load(const store_t *p) { return to_float(*p); }
-  __device__ __forceinline__ static store_t from_float(float f) {
+  UNIGAP_HD static float to_float(uint16_t h) { return bits_to_f32(uint32_t(h) << 16); }
+  UNIGAP_HD static float load(const store_t *p) { return to_float(*p); }
+  UNIGAP_HD static store_t from_float(float f) {
     return __bfloat16_as_ushort(__float2bfloat16_rn(f));
   }
-  __device__ __forceinline__ static void unpack(const uint4 &v, float (&out)[kVec]) {
+  UNIGAP_HD static void unpack(const uint4 &v, float (&out)[kVec]) {
     const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
+UNIGAP_UNROLL
     for (int i = 0; i < 4; i++) {
-      out[2 * i] = __uint_as_float(w[i] << 16);
-      out[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+      out[2 * i] = bits_to_f32(w[i] << 16);
+      out[2 * i + 1] = bits_to_f32(w[i] & 0xffff0000u);
     }
   }
-  __device__ __forceinline__ static uint4 pack(const float (&in)[kVec]) {
+  UNIGAP_HD static uint4 pack(const float (&in)[kVec]) {
     uint32_t w[4];
-#pragma unroll
+UNIGAP_UNROLL
     for (int i = 0; i < 4; i++) w[i] = uint32_t(from_float(in[2 * i])) | (uint32_t(from_float(in[2 * i + 1])) << 16);
     return make_uint4(w[0], w[1], w[2], w[3]);
   }
@@ -86,42 +116,30 @@ struct BF16 {
 struct F16 {
   using store_t = uint16_t;
   static constexpr int kVec = 8;
-  __device__ __forceinline__ static float to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-  __device__ __forceinline__ static float load(const store_t *p) { return to_float(*p); }
-  __device__ __forceinline__ static store_t from_float(float f) { return __half_as_ushort(__float2half_rn(f)); }
-  __device__ __forceinline__ static void unpack(const uint4 &v, float (&out)[kVec]) {
+  UNIGAP_HD static float to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+  UNIGAP_HD static float load(const store_t *p) { return to_float(*p); }
+  UNIGAP_HD static store_t from_float(float f) { return __half_as_ushort(__float2half_rn(f)); }
+  UNIGAP_HD static void unpack(const uint4 &v, float (&out)[kVec]) {
     const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
+UNIGAP_UNROLL
     for (int i = 0; i < 4; i++) {
       out[2 * i] = to_float(uint16_t(w[i] & 0xffffu));
       out[2 * i + 1] = to_float(uint16_t(w[i] >> 16));
     }
   }
-  __device__ __forceinline__ static uint4 pack(const float (&in)[kVec]) {
+  UNIGAP_HD static uint4 pack(const float (&in)[kVec]) {
     uint32_t w[4];
-#pragma unroll
+UNIGAP_UNROLL
     for (int i = 0; i < 4; i++) w[i] = uint32_t(from_float(in[2 * i])) | (uint32_t(from_float(in[2 * i + 1])) << 16);
     return make_uint4(w[0], w[1], w[2], w[3]);
   }
 };
 
-// Streaming 16-byte load that does not pollute L1 (each logit is read once per pass).
-__device__ __forceinline__ uint4 ldg_stream(const void *p) { return __ldcs(reinterpret_cast<const uint4 *>(p)); }
-// Cached 16-byte load: the second sweep of a fused forward+backward hopes to hit L2.
-__device__ __forceinline__ uint4 ldg(const void *p) { return __ldg(reinterpret_cast<const uint4 *>(p)); }
-
 // ---------------------------------------------------------------- reductions
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
+UNIGAP_UNROLL
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-template <typename T>
-__device__ __forceinline__ T warp_max(T v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 
@@ -132,19 +150,10 @@ struct Online {
 
 // First maximum: larger value wins, ties go to the lower index; NaN values are skipped (a NaN row
 // is already NaN through the sum).
-__device__ __forceinline__ void argmax_merge(float &v, int64_t &i, float v2, int64_t i2) {
+UNIGAP_HD void argmax_merge(float &v, int64_t &i, float v2, int64_t i2) {
   if (v2 > v || (v2 == v && i2 < i)) {
     v = v2;
     i = i2;
-  }
-}
-
-__device__ __forceinline__ void warp_argmax(float &v, int64_t &i) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    float v2 = __shfl_xor_sync(0xffffffffu, v, o);
-    long long i2 = __shfl_xor_sync(0xffffffffu, (long long)i, o);
-    argmax_merge(v, i, v2, i2);
   }
 }
 

@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
+#include <vector>
 
 #include "common.cuh"
 #include "unigap/cuda.h"
@@ -47,7 +49,7 @@ struct Params {
 };
 
 // Sequence s with offsets[s] <= t < offsets[s + 1] (empty sequences skipped).
-__device__ __forceinline__ int64_t find_seq(const int64_t *off, int64_t n_seq, int64_t t) {
+UNIGAP_HD int64_t find_seq(const int64_t *off, int64_t n_seq, int64_t t) {
   int64_t lo = 0, hi = n_seq;
   while (hi - lo > 1) {
     int64_t mid = lo + (hi - lo) / 2;
@@ -61,7 +63,7 @@ __device__ __forceinline__ int64_t find_seq(const int64_t *off, int64_t n_seq, i
 
 // Row t counts when its target (t + shift) stays inside the sequence, is not ignore_index and is
 // not masked out. Returns the label through *y.
-__device__ __forceinline__ bool row_counted(const Params &p, int64_t t, int64_t seq_end, int32_t *y) {
+UNIGAP_HD bool row_counted(const Params &p, int64_t t, int64_t seq_end, int32_t *y) {
   if (p.shift && t >= seq_end - 1) return false;
   int64_t target = t + p.shift;
   if (target >= p.n) return false;  // only with offsets the facade should have refused
@@ -82,7 +84,7 @@ struct Stats {
 // Rescale a part (m, s, t) to the common max M: s' = s 2^(m-M), t' = 2^(m-M) (t + s (m - M)), where
 // t = sum e (w - m) is kept relative to the part's own max (as the CPU tiers do) so the entropy
 // log s - t / s does not cancel. A part with m = -inf holds nothing.
-__device__ __forceinline__ void rescale(float m, float s, float t, float M, bool ent, float &s_out, float &t_out) {
+UNIGAP_HD void rescale(float m, float s, float t, float M, bool ent, float &s_out, float &t_out) {
   if (m == -INFINITY) {
     s_out = 0.f;
     t_out = 0.f;
@@ -95,7 +97,7 @@ __device__ __forceinline__ void rescale(float m, float s, float t, float M, bool
 }
 
 template <bool kExtras>
-__device__ __forceinline__ Stats stats_merge(Stats a, const Stats &b, bool ent, bool arg) {
+UNIGAP_HD Stats stats_merge(Stats a, const Stats &b, bool ent, bool arg) {
   Stats r;
   const float m = fmaxf(a.o.m, b.o.m);
   float sa, ta, sb, tb;
@@ -116,7 +118,7 @@ __device__ __forceinline__ Stats stats_merge(Stats a, const Stats &b, bool ent, 
 
 template <bool kExtras>
 __device__ __forceinline__ Stats warp_stats(Stats v, bool ent, bool arg, bool lsum) {
-#pragma unroll
+UNIGAP_UNROLL
   for (int o = 16; o > 0; o >>= 1) {
     Stats w;
     w.o.m = __shfl_xor_sync(0xffffffffu, v.o.m, o);
@@ -163,10 +165,10 @@ struct Acc {
   float lsum_f = 0.f;  // per-thread fp32 partial of the logit sum (widened at the group reduction)
 
   template <int N>
-  __device__ __forceinline__ void add(const float (&z)[N], int64_t idx0, float c, bool ent, bool arg, bool lsum) {
+  UNIGAP_HD void add(const float (&z)[N], int64_t idx0, float c, bool ent, bool arg, bool lsum) {
     float w[N];
     float lm = -INFINITY;
-#pragma unroll
+UNIGAP_UNROLL
     for (int i = 0; i < N; i++) {
       w[i] = z[i] * c;
       lm = fmaxf(lm, w[i]);
@@ -182,7 +184,7 @@ struct Acc {
         st.o.m = lm;
       }
     }
-#pragma unroll
+UNIGAP_UNROLL
     for (int i = 0; i < N; i++) {
       const float d = w[i] - st.o.m;
       const float e = exp2f(d);
@@ -192,7 +194,7 @@ struct Acc {
     }
     if (kExtras) {
       if (arg) {
-#pragma unroll
+UNIGAP_UNROLL
         for (int i = 0; i < N; i++)
           // strict '>': each thread visits increasing indices -> first max; the first non-NaN value
           // is always taken so an all -inf row still names index 0 of its thread.
@@ -202,7 +204,7 @@ struct Acc {
           }
       }
       if (lsum) {
-#pragma unroll
+UNIGAP_UNROLL
         for (int i = 0; i < N; i++) lsum_f += z[i];
       }
     }
@@ -215,7 +217,7 @@ struct RowSplit {
 };
 
 template <class D>
-__device__ __forceinline__ RowSplit split_row(const typename D::store_t *x, int64_t V) {
+UNIGAP_HD RowSplit split_row(const typename D::store_t *x, int64_t V) {
   const uintptr_t mis = reinterpret_cast<uintptr_t>(x) & 15u;
   int64_t head = mis ? (int64_t)((16u - mis) / sizeof(typename D::store_t)) : 0;
   if (mis % sizeof(typename D::store_t)) head = V;  // not even element-aligned: all scalar
@@ -224,143 +226,250 @@ __device__ __forceinline__ RowSplit split_row(const typename D::store_t *x, int6
   return RowSplit{head, nvec, head + nvec * D::kVec};
 }
 
-__device__ __forceinline__ uint4 load16(const void *p) { return *reinterpret_cast<const uint4 *>(p); }
+UNIGAP_HD uint4 load16(const void *p) { return *reinterpret_cast<const uint4 *>(p); }
+
+// ---------------------------------------------------------------- one row, in phases
+// The row code is written once, as lane-level phases, and runs both in the kernel (a lane is a
+// thread of the row group, the reduction is warp shuffles + shared memory) and on the host in
+// logprobs_emulate (lanes run one after another, the reduction replays the same butterfly), which
+// the harness checks against the CPU core on machines without a GPU.
+
+// Lane-independent facts about a row.
+struct RowCtx {
+  int64_t s;  // sequence
+  int32_t y;  // label of the target
+  bool counted, bad;
+  RowSplit sp;
+  bool galign;  // grad_out has the logits' 16-byte phase (vector stores)
+  float zy;     // the label's logit, read before any in-place sweep
+  bool ent, arg, lsm;
+};
+
+template <class D, bool kExtras, bool kGrad>
+UNIGAP_HD RowCtx row_prologue(const Params &p, int64_t row) {
+  using T = typename D::store_t;
+  RowCtx r{};
+  r.s = find_seq(p.offsets, p.n_seq, row);
+  r.y = 0;
+  r.counted = row_counted(p, row, p.offsets[r.s + 1], &r.y);
+  r.bad = r.counted && (r.y < 0 || (int64_t)r.y >= p.V);
+  const T *x = static_cast<const T *>(p.logits) + row * p.V;
+  r.sp = split_row<D>(x, p.V);
+  if (kGrad) {
+    const T *gx = static_cast<const T *>(p.grad_out) + row * p.V;
+    r.galign = (reinterpret_cast<uintptr_t>(gx) & 15u) == (reinterpret_cast<uintptr_t>(x) & 15u);
+  }
+  r.ent = kExtras && p.write_fwd && p.token_entropy;
+  r.arg = kExtras && p.write_fwd && p.token_correct;
+  r.lsm = kExtras && p.write_fwd && p.row_lsum;
+  r.zy = (r.counted && !r.bad) ? D::load(x + r.y) : 0.f;
+  return r;
+}
+
+// Not counted: zeros everywhere. Bad label (a facade bug): NaN, never an out-of-bounds read.
+template <class D, int TPR, bool kGrad>
+UNIGAP_HD void skip_lane(const Params &p, const RowCtx &r, int64_t row, int lane) {
+  using T = typename D::store_t;
+  const float v = r.bad ? NAN : 0.f;
+  if (p.write_fwd && lane == 0) {
+    if (p.token_logp) p.token_logp[row] = v;
+    if (p.token_entropy) p.token_entropy[row] = v;
+    if (p.token_correct) p.token_correct[row] = 0;
+    if (p.token_lse) p.token_lse[row] = v;
+    if (p.row_logp && p.row_logp != p.token_logp) p.row_logp[row] = v;
+    if (p.row_lsum) p.row_lsum[row] = v;
+  }
+  if (kGrad) {
+    T *gx = static_cast<T *>(p.grad_out) + row * p.V;
+    const T gv = D::from_float(v);
+    for (int64_t j = lane; j < p.V; j += TPR) gx[j] = gv;
+  }
+}
+
+// This lane's share of the statistics pass (scalar head, 16-byte body 4 vectors at a time, tail).
+template <class D, int TPR, bool kExtras>
+UNIGAP_HD Stats stats_lane(const Params &p, const RowCtx &r, int64_t row, int lane) {
+  using T = typename D::store_t;
+  const T *x = static_cast<const T *>(p.logits) + row * p.V;
+  const RowSplit &sp = r.sp;
+  const float c = p.c;
+  const bool ent = r.ent, arg = r.arg, lsm = r.lsm;
+  Acc<D, kExtras> acc;
+  for (int64_t j = lane; j < sp.head; j += TPR) {
+    float z[1] = {D::load(x + j)};
+    acc.add(z, j, c, ent, arg, lsm);
+  }
+  const T *body = x + sp.head;
+  int64_t i = lane;
+  for (; i + 3 * TPR < sp.nvec; i += 4 * TPR) {
+    uint4 v0 = load16(body + i * D::kVec);
+    uint4 v1 = load16(body + (i + TPR) * D::kVec);
+    uint4 v2 = load16(body + (i + 2 * TPR) * D::kVec);
+    uint4 v3 = load16(body + (i + 3 * TPR) * D::kVec);
+    float z[D::kVec];
+    D::unpack(v0, z);
+    acc.add(z, sp.head + i * D::kVec, c, ent, arg, lsm);
+    D::unpack(v1, z);
+    acc.add(z, sp.head + (i + TPR) * D::kVec, c, ent, arg, lsm);
+    D::unpack(v2, z);
+    acc.add(z, sp.head + (i + 2 * TPR) * D::kVec, c, ent, arg, lsm);
+    D::unpack(v3, z);
+    acc.add(z, sp.head + (i + 3 * TPR) * D::kVec, c, ent, arg, lsm);
+  }
+  for (; i < sp.nvec; i += TPR) {
+    float z[D::kVec];
+    D::unpack(load16(body + i * D::kVec), z);
+    acc.add(z, sp.head + i * D::kVec, c, ent, arg, lsm);
+  }
+  for (int64_t j = sp.tail0 + lane; j < p.V; j += TPR) {
+    float z[1] = {D::load(x + j)};
+    acc.add(z, j, c, ent, arg, lsm);
+  }
+  acc.st.lsum = acc.lsum_f;
+  return acc.st;
+}
+
+// From the group's reduced statistics: the log2-domain LSE; lane 0 writes the row's outputs.
+UNIGAP_HD float finish_row(const Params &p, const RowCtx &r, const Stats &red, int64_t row, bool writer) {
+  const float lse2 = red.o.m + log2f(red.o.s);
+  if (p.write_fwd && writer) {
+    const float logp = kLn2 * ((r.zy * p.c - red.o.m) - log2f(red.o.s));
+    if (p.token_logp) p.token_logp[row] = logp;
+    if (p.row_logp && p.row_logp != p.token_logp) p.row_logp[row] = logp;
+    if (p.token_lse) p.token_lse[row] = kLn2 * lse2;
+    if (r.ent) p.token_entropy[row] = kLn2 * (log2f(red.o.s) - red.o.t / red.o.s);
+    if (r.arg) p.token_correct[row] = (red.aidx == (int64_t)r.y && lse2 == lse2) ? 1 : 0;
+    if (r.lsm) p.row_lsum[row] = red.lsum;
+  }
+  return lse2;
+}
+
+// This lane's share of the gradient sweep, backwards (what the stats pass read last is likeliest
+// still in L2). d/dz = gs * (1[v == y] - p), p = exp2(w - lse2); the label column in fp32 before
+// rounding, as the CPU does it: gs * (1 - p_y) = -gs * expm1(logp_y), exact near p_y = 1.
+template <class D, int TPR>
+UNIGAP_HD void grad_lane(const Params &p, const RowCtx &r, float lse2, int64_t row, int lane) {
+  using T = typename D::store_t;
+  const T *x = static_cast<const T *>(p.logits) + row * p.V;
+  T *gx = static_cast<T *>(p.grad_out) + row * p.V;
+  const RowSplit &sp = r.sp;
+  const float c = p.c;
+  const int64_t y = r.y;
+  float g = 0.f;
+  if (p.grad_seq) g += p.grad_seq[r.s];
+  if (p.grad_token) g += p.grad_token[row];
+  const float gs = g * p.inv_tau;
+  const float ycol = -gs * expm1f(kLn2 * (r.zy * c - lse2));
+  for (int64_t j = sp.tail0 + lane; j < p.V; j += TPR)
+    gx[j] = D::from_float(j == y ? ycol : -gs * exp2f(D::load(x + j) * c - lse2));
+  const T *body = x + sp.head;
+  T *gbody = gx + sp.head;
+  auto emit = [&](const uint4 &v, int64_t iv) {
+    float z[D::kVec];
+    D::unpack(v, z);
+    const int64_t idx0 = sp.head + iv * D::kVec;
+UNIGAP_UNROLL
+    for (int k = 0; k < D::kVec; k++) z[k] = idx0 + k == y ? ycol : -gs * exp2f(z[k] * c - lse2);
+    if (r.galign) {
+      *reinterpret_cast<uint4 *>(gbody + iv * D::kVec) = D::pack(z);
+    } else {
+UNIGAP_UNROLL
+      for (int k = 0; k < D::kVec; k++) gbody[iv * D::kVec + k] = D::from_float(z[k]);
+    }
+  };
+  // This lane's vectors are lane, lane + TPR, ...; start from its last one, two at a time.
+  int64_t i = lane < sp.nvec ? lane + ((sp.nvec - 1 - lane) / TPR) * TPR : -1;
+  for (; i >= TPR; i -= 2 * TPR) {  // i and i - TPR are both this lane's
+    const uint4 v0 = load16(body + i * D::kVec);
+    const uint4 v1 = load16(body + (i - TPR) * D::kVec);
+    emit(v0, i);
+    emit(v1, i - TPR);
+  }
+  if (i >= 0) emit(load16(body + i * D::kVec), i);
+  for (int64_t j = lane; j < sp.head; j += TPR)
+    gx[j] = D::from_float(j == y ? ycol : -gs * exp2f(D::load(x + j) * c - lse2));
+}
 
 template <class D, int TPR, bool kExtras, bool kGrad>
 __global__ void __launch_bounds__(TPR == 32 ? 256 : TPR) row_kernel(Params p) {
-  using T = typename D::store_t;
   constexpr int kRowsPerBlock = TPR == 32 ? 8 : 1;
   __shared__ Stats sh[TPR > 32 ? TPR / 32 + 1 : 1];
   const int lane = threadIdx.x % TPR;
   const int64_t row = (int64_t)blockIdx.x * kRowsPerBlock + threadIdx.x / TPR;
   if (row >= p.n) return;  // whole group leaves together (no barrier follows for it)
-
-  const int64_t V = p.V;
-  const int64_t s = find_seq(p.offsets, p.n_seq, row);
-  int32_t y = 0;
-  const bool counted = row_counted(p, row, p.offsets[s + 1], &y);
-  const bool bad = counted && (y < 0 || (int64_t)y >= V);
-  const T *x = static_cast<const T *>(p.logits) + row * V;
-  T *gx = kGrad ? static_cast<T *>(p.grad_out) + row * V : nullptr;
-  const RowSplit sp = split_row<D>(x, V);
-  const bool galign = kGrad && ((reinterpret_cast<uintptr_t>(gx) & 15u) == (reinterpret_cast<uintptr_t>(x) & 15u));
-
-  if (!counted || bad) {
-    // Not counted: zeros everywhere. Bad label (facade bug): NaN, never an out-of-bounds read.
-    const float v = bad ? NAN : 0.f;
-    if (p.write_fwd && lane == 0) {
-      if (p.token_logp) p.token_logp[row] = v;
-      if (p.token_entropy) p.token_entropy[row] = v;
-      if (p.token_correct) p.token_correct[row] = 0;
-      if (p.token_lse) p.token_lse[row] = v;
-      if (p.row_logp && p.row_logp != p.token_logp) p.row_logp[row] = v;
-      if (p.row_lsum) p.row_lsum[row] = v;
-    }
-    if (kGrad) {
-      const T gv = D::from_float(v);
-      for (int64_t j = lane; j < V; j += TPR) gx[j] = gv;
-    }
+  const RowCtx r = row_prologue<D, kExtras, kGrad>(p, row);
+  if (!r.counted || r.bad) {
+    skip_lane<D, TPR, kGrad>(p, r, row, lane);
     return;
   }
-
-  const bool ent = kExtras && p.write_fwd && p.token_entropy;
-  const bool arg = kExtras && p.write_fwd && p.token_correct;
-  const bool lsm = kExtras && p.write_fwd && p.row_lsum;
-  const float c = p.c;
-  // The label's logit, read by every lane before any in-place sweep can overwrite it.
-  const float zy = D::load(x + y);
-  float lse2;  // log2-domain LSE of w = z * c
-
+  float lse2;
   if (!kGrad || p.lse_in == nullptr) {
-    Acc<D, kExtras> acc;
-    for (int64_t j = lane; j < sp.head; j += TPR) {
-      float z[1] = {D::load(x + j)};
-      acc.add(z, j, c, ent, arg, lsm);
-    }
-    const T *body = x + sp.head;
-    int64_t i = lane;
-    for (; i + 3 * TPR < sp.nvec; i += 4 * TPR) {
-      uint4 v0 = load16(body + i * D::kVec);
-      uint4 v1 = load16(body + (i + TPR) * D::kVec);
-      uint4 v2 = load16(body + (i + 2 * TPR) * D::kVec);
-      uint4 v3 = load16(body + (i + 3 * TPR) * D::kVec);
-      float z[D::kVec];
-      D::unpack(v0, z);
-      acc.add(z, sp.head + i * D::kVec, c, ent, arg, lsm);
-      D::unpack(v1, z);
-      acc.add(z, sp.head + (i + TPR) * D::kVec, c, ent, arg, lsm);
-      D::unpack(v2, z);
-      acc.add(z, sp.head + (i + 2 * TPR) * D::kVec, c, ent, arg, lsm);
-      D::unpack(v3, z);
-      acc.add(z, sp.head + (i + 3 * TPR) * D::kVec, c, ent, arg, lsm);
-    }
-    for (; i < sp.nvec; i += TPR) {
-      float z[D::kVec];
-      D::unpack(load16(body + i * D::kVec), z);
-      acc.add(z, sp.head + i * D::kVec, c, ent, arg, lsm);
-    }
-    for (int64_t j = sp.tail0 + lane; j < V; j += TPR) {
-      float z[1] = {D::load(x + j)};
-      acc.add(z, j, c, ent, arg, lsm);
-    }
-    acc.st.lsum = acc.lsum_f;
-    Stats r = group_stats<TPR, kExtras>(acc.st, sh, ent, arg, lsm);
-    lse2 = r.o.m + log2f(r.o.s);
-    if (p.write_fwd && lane == 0) {
-      const float logp = kLn2 * ((zy * c - r.o.m) - log2f(r.o.s));
-      if (p.token_logp) p.token_logp[row] = logp;
-      if (p.row_logp && p.row_logp != p.token_logp) p.row_logp[row] = logp;
-      if (p.token_lse) p.token_lse[row] = kLn2 * lse2;
-      if (ent) p.token_entropy[row] = kLn2 * (log2f(r.o.s) - r.o.t / r.o.s);
-      if (arg) p.token_correct[row] = (r.aidx == (int64_t)y && !isnan(lse2)) ? 1 : 0;
-      if (lsm) p.row_lsum[row] = r.lsum;
-    }
+    const Stats part = stats_lane<D, TPR, kExtras>(p, r, row, lane);
+    const Stats red = group_stats<TPR, kExtras>(part, sh, r.ent, r.arg, r.lsm);
+    lse2 = finish_row(p, r, red, row, lane == 0);
   } else {
     lse2 = p.lse_in[row] * kLog2e;
   }
-
   if (kGrad) {
     // Every lane has read zy (and, in place, finished its stats sweep) before any lane writes.
     if constexpr (TPR > 32)
       __syncthreads();
     else
       __syncwarp();
-    float g = 0.f;
-    if (p.grad_seq) g += p.grad_seq[s];
-    if (p.grad_token) g += p.grad_token[row];
-    const float gs = g * p.inv_tau;
-    // d/dz = gs * (1[v == y] - p), p = exp2(w - lse2). The label column in fp32 before rounding, as
-    // the CPU does it: gs * (1 - p_y) = -gs * expm1(logp_y), exact near p_y = 1.
-    const float ycol = -gs * expm1f(kLn2 * (zy * c - lse2));
-    auto grad1 = [&](float z, int64_t idx) { return idx == (int64_t)y ? ycol : -gs * exp2f(z * c - lse2); };
-    // Sweep the row backwards: what the stats pass read last is likeliest still in L2.
-    for (int64_t j = sp.tail0 + lane; j < V; j += TPR) gx[j] = D::from_float(grad1(D::load(x + j), j));
-    const T *body = x + sp.head;
-    T *gbody = gx + sp.head;
-    auto emit = [&](const uint4 &v, int64_t i) {
-      float z[D::kVec];
-      D::unpack(v, z);
-      const int64_t idx0 = sp.head + i * D::kVec;
-#pragma unroll
-      for (int k = 0; k < D::kVec; k++) z[k] = grad1(z[k], idx0 + k);
-      if (galign) {
-        *reinterpret_cast<uint4 *>(gbody + i * D::kVec) = D::pack(z);
-      } else {
-#pragma unroll
-        for (int k = 0; k < D::kVec; k++) gbody[i * D::kVec + k] = D::from_float(z[k]);
+    grad_lane<D, TPR>(p, r, lse2, row, lane);
+  }
+}
+
+// Host replay of one row group: the same phases, lanes one after another, and the group reduction
+// replayed as the kernel's butterfly (warp xor shuffles, then warp 0 over the warps' results).
+template <class D, int TPR, bool kExtras, bool kGrad>
+void row_emulate(const Params &p, int64_t row) {
+  const RowCtx r = row_prologue<D, kExtras, kGrad>(p, row);
+  if (!r.counted || r.bad) {
+    for (int lane = 0; lane < TPR; lane++) skip_lane<D, TPR, kGrad>(p, r, row, lane);
+    return;
+  }
+  float lse2;
+  if (!kGrad || p.lse_in == nullptr) {
+    Stats part[TPR];
+    for (int lane = 0; lane < TPR; lane++) part[lane] = stats_lane<D, TPR, kExtras>(p, r, row, lane);
+    const Stats ident{{-INFINITY, 0.f, 0.f}, -INFINITY, INT64_MAX, 0.0};
+    auto butterfly = [&](Stats *v) {  // 32 lanes, as warp_stats: v[l] = merge(v[l], v[l ^ o])
+      for (int o = 16; o > 0; o >>= 1) {
+        Stats nv[32];
+        for (int l = 0; l < 32; l++) {
+          Stats w = v[l ^ o];
+          if (!kExtras || !r.ent) w.o.t = 0.f;
+          if (!kExtras || !r.arg) {
+            w.amax = -INFINITY;
+            w.aidx = INT64_MAX;
+          }
+          if (!kExtras || !r.lsm) w.lsum = 0.0;
+          nv[l] = stats_merge<kExtras>(v[l], w, r.ent, r.arg);
+        }
+        for (int l = 0; l < 32; l++) v[l] = nv[l];
       }
     };
-    // This lane's vectors are lane, lane + TPR, ...; start from its last one.
-    int64_t i = lane < sp.nvec ? lane + ((sp.nvec - 1 - lane) / TPR) * TPR : -1;
-    for (; i >= TPR; i -= 2 * TPR) {  // i and i - TPR are both this lane's
-      const uint4 v0 = load16(body + i * D::kVec);
-      const uint4 v1 = load16(body + (i - TPR) * D::kVec);
-      emit(v0, i);
-      emit(v1, i - TPR);
+    Stats red;
+    if (TPR == 32) {
+      butterfly(part);
+      red = part[0];
+    } else {
+      Stats warp0[32];
+      for (int w = 0; w < 32; w++) warp0[w] = ident;
+      for (int w = 0; w < TPR / 32; w++) {
+        butterfly(part + 32 * w);
+        warp0[w] = part[32 * w];
+      }
+      butterfly(warp0);
+      red = warp0[0];
     }
-    if (i >= 0) emit(load16(body + i * D::kVec), i);
-    for (int64_t j = lane; j < sp.head; j += TPR) gx[j] = D::from_float(grad1(D::load(x + j), j));
+    lse2 = finish_row(p, r, red, row, true);
+  } else {
+    lse2 = p.lse_in[row] * kLog2e;
   }
+  if (kGrad)
+    for (int lane = 0; lane < TPR; lane++) grad_lane<D, TPR>(p, r, lse2, row, lane);
 }
 
 // One block per sequence: sum, count, mean, logit sum over its counted rows (double accumulation).
@@ -504,17 +613,11 @@ struct Scratch {
 
 }  // namespace
 
-unigap_status logprobs_run(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, int mode_i,
-                           cudaStream_t st) {
-  const Mode mode = static_cast<Mode>(mode_i);
-  unigap_status s = check_args(a, g, mode);
-  if (s != UNIGAP_STATUS_OK) return s;
-  s = require_device();
-  if (s != UNIGAP_STATUS_OK) return s;
-  const bool fwd = mode != kBackward;
-  if ((s = check_pointers(a, mode == kForward ? nullptr : g, fwd)) != UNIGAP_STATUS_OK) return s;
+namespace {
 
-  const bool seq_out = fwd && (a->seq_sum || a->seq_count || a->seq_mean || a->seq_logit_sum);
+// Params of a call (pointers as given: device pointers for the kernels, host ones for the emulation).
+Params make_params(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, Mode mode) {
+  const bool fwd = mode != kBackward;
   Params p{};
   p.logits = a->logits;
   p.n = a->n_tokens;
@@ -541,10 +644,32 @@ unigap_status logprobs_run(const unigap_logprobs_args *a, const unigap_logprobs_
     p.lse_in = mode == kBackward ? g->token_lse : nullptr;
     p.grad_out = g->grad_out;
   }
+  return p;
+}
 
+bool wants_seq(const unigap_logprobs_args *a, Mode mode) {
+  return mode != kBackward && (a->seq_sum || a->seq_count || a->seq_mean || a->seq_logit_sum);
+}
+// Per-row scratch for the sequence sums: logp when token_logp is not asked for, raw logit sums.
+bool needs_row_logp(const unigap_logprobs_args *a) { return (a->seq_sum || a->seq_mean) && !a->token_logp; }
+
+}  // namespace
+
+unigap_status logprobs_run(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, int mode_i,
+                           cudaStream_t st) {
+  const Mode mode = static_cast<Mode>(mode_i);
+  unigap_status s = check_args(a, g, mode);
+  if (s != UNIGAP_STATUS_OK) return s;
+  s = require_device();
+  if (s != UNIGAP_STATUS_OK) return s;
+  const bool fwd = mode != kBackward;
+  if ((s = check_pointers(a, mode == kForward ? nullptr : g, fwd)) != UNIGAP_STATUS_OK) return s;
+
+  const bool seq_out = wants_seq(a, mode);
+  Params p = make_params(a, g, mode);
   Scratch scratch(st);
   if (seq_out && p.n > 0) {
-    const bool need_logp = (a->seq_sum || a->seq_mean) && !a->token_logp;
+    const bool need_logp = needs_row_logp(a);
     const size_t bytes = (need_logp ? (size_t)p.n * sizeof(float) : 0) + (a->seq_logit_sum ? (size_t)p.n * sizeof(double) : 0);
     if (bytes) {
       UNIGAP_CUDA_TRY(cudaMallocAsync(&scratch.ptr, bytes, st));
@@ -574,6 +699,87 @@ unigap_status logprobs_run(const unigap_logprobs_args *a, const unigap_logprobs_
     seq_kernel<<<(unsigned)p.n_seq, 256, 0, st>>>(p, a->seq_sum, a->seq_count, a->seq_mean, a->seq_logit_sum);
     UNIGAP_CUDA_TRY(cudaGetLastError());
   }
+  return UNIGAP_STATUS_OK;
+}
+
+namespace {
+template <class D, int TPR>
+void emulate_rows(const Params &p, bool extras, bool grad) {
+  for (int64_t row = 0; row < p.n; row++) {
+    if (extras) {
+      if (grad)
+        row_emulate<D, TPR, true, true>(p, row);
+      else
+        row_emulate<D, TPR, true, false>(p, row);
+    } else {
+      if (grad)
+        row_emulate<D, TPR, false, true>(p, row);
+      else
+        row_emulate<D, TPR, false, false>(p, row);
+    }
+  }
+}
+template <class D>
+void emulate_dtype(const Params &p, bool extras, bool grad) {
+  if (p.V <= 2048)
+    emulate_rows<D, 32>(p, extras, grad);
+  else
+    emulate_rows<D, 512>(p, extras, grad);
+}
+}  // namespace
+
+// The kernels' row code replayed on the host, on HOST pointers, single-threaded (see row_emulate).
+// Same checks (minus the device ones), same phases, same reduction order; sequence sums as the
+// sequence kernel computes them. For the harness: it tests this file's math and index logic where
+// there is no GPU. Not part of the public ABI.
+unigap_status logprobs_emulate(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, int mode_i) {
+  const Mode mode = static_cast<Mode>(mode_i);
+  unigap_status s = check_args(a, g, mode);
+  if (s != UNIGAP_STATUS_OK) return s;
+  const bool fwd = mode != kBackward;
+  const bool seq_out = wants_seq(a, mode);
+  Params p = make_params(a, g, mode);
+  std::vector<float> row_logp;
+  std::vector<double> row_lsum;
+  if (seq_out && p.n > 0) {
+    if (needs_row_logp(a)) {
+      row_logp.assign((size_t)p.n, NAN);
+      p.row_logp = row_logp.data();
+    } else if (a->seq_sum || a->seq_mean) {
+      p.row_logp = a->token_logp;
+    }
+    if (a->seq_logit_sum) {
+      row_lsum.assign((size_t)p.n, NAN);
+      p.row_lsum = row_lsum.data();
+    }
+  }
+  if (p.n > 0) {
+    const bool extras = fwd && (a->token_entropy || a->token_correct || a->seq_logit_sum);
+    const bool grad = mode != kForward;
+    switch (a->dtype) {
+      case UNIGAP_DTYPE_F32: emulate_dtype<F32>(p, extras, grad); break;
+      case UNIGAP_DTYPE_BF16: emulate_dtype<BF16>(p, extras, grad); break;
+      default: emulate_dtype<F16>(p, extras, grad); break;
+    }
+  }
+  if (seq_out)
+    for (int64_t q = 0; q < p.n_seq; q++) {
+      const int64_t lo = std::min(std::max(p.offsets[q], (int64_t)0), p.n);
+      const int64_t hi = std::min(std::max(p.offsets[q + 1], lo), p.n);
+      double sum = 0.0, lsum = 0.0;
+      int count = 0;
+      for (int64_t t = lo; t < hi; t++) {
+        int32_t y;
+        if (!row_counted(p, t, hi, &y)) continue;
+        count++;
+        if (p.row_logp) sum += p.row_logp[t];
+        if (p.row_lsum) lsum += p.row_lsum[t];
+      }
+      if (a->seq_sum) a->seq_sum[q] = (float)sum;
+      if (a->seq_count) a->seq_count[q] = count;
+      if (a->seq_mean) a->seq_mean[q] = count ? (float)(sum / count) : 0.f;
+      if (a->seq_logit_sum) a->seq_logit_sum[q] = lsum;
+    }
   return UNIGAP_STATUS_OK;
 }
 

@@ -252,29 +252,46 @@ std::vector<double> fetch_grad(const Problem &p, const void *dev) {
 
 double grad_rtol(unigap_dtype dt) { return dt == UNIGAP_DTYPE_F32 ? 2e-4 : dt == UNIGAP_DTYPE_F16 ? 2e-3 : 1.6e-2; }
 
-void compare_forward(const Problem &p, const Outputs &cpu, const DeviceProblem &d, const char *tag) {
-  const size_t N = (size_t)p.N, S = (size_t)p.n_seq;
+void compare_outputs(const Problem &p, const Outputs &got, const Outputs &cpu, const char *tag) {
   const double vt = std::max(1.0, std::log((double)p.V));  // LSE-sized absolute slack
   std::string t(tag);
-  compare((t + " token_logp").c_str(), fetch<float>(d.token_logp, N).data(), widen(cpu.token_logp).data(), p.N, 2e-5,
+  compare((t + " token_logp").c_str(), widen(got.token_logp).data(), widen(cpu.token_logp).data(), p.N, 2e-5,
           2e-5 * vt * std::max(1.f, 1.f / p.temperature), __FILE__, __LINE__);
-  compare((t + " token_lse").c_str(), fetch<float>(d.token_lse, N).data(), widen(cpu.token_lse).data(), p.N, 2e-5,
-          2e-5 * vt, __FILE__, __LINE__);
-  compare((t + " token_entropy").c_str(), fetch<float>(d.token_entropy, N).data(), widen(cpu.token_entropy).data(),
-          p.N, 1e-4, 1e-4 * vt, __FILE__, __LINE__);
-  compare((t + " token_correct").c_str(), fetch<uint8_t>(d.token_correct, N).data(), widen(cpu.token_correct).data(),
-          p.N, 0, 0, __FILE__, __LINE__);
-  compare((t + " seq_count").c_str(), fetch<int32_t>(d.seq_count, S).data(), widen(cpu.seq_count).data(), p.n_seq, 0,
-          0, __FILE__, __LINE__);
-  compare((t + " seq_sum").c_str(), fetch<float>(d.seq_sum, S).data(), widen(cpu.seq_sum).data(), p.n_seq, 1e-5,
+  compare((t + " token_lse").c_str(), widen(got.token_lse).data(), widen(cpu.token_lse).data(), p.N, 2e-5, 2e-5 * vt,
+          __FILE__, __LINE__);
+  compare((t + " token_entropy").c_str(), widen(got.token_entropy).data(), widen(cpu.token_entropy).data(), p.N, 1e-4,
           1e-4 * vt, __FILE__, __LINE__);
-  compare((t + " seq_mean").c_str(), fetch<float>(d.seq_mean, S).data(), widen(cpu.seq_mean).data(), p.n_seq, 1e-5,
-          1e-4 * vt, __FILE__, __LINE__);
+  compare((t + " token_correct").c_str(), widen(got.token_correct).data(), widen(cpu.token_correct).data(), p.N, 0, 0,
+          __FILE__, __LINE__);
+  compare((t + " seq_count").c_str(), widen(got.seq_count).data(), widen(cpu.seq_count).data(), p.n_seq, 0, 0,
+          __FILE__, __LINE__);
+  compare((t + " seq_sum").c_str(), widen(got.seq_sum).data(), widen(cpu.seq_sum).data(), p.n_seq, 1e-5, 1e-4 * vt,
+          __FILE__, __LINE__);
+  compare((t + " seq_mean").c_str(), widen(got.seq_mean).data(), widen(cpu.seq_mean).data(), p.n_seq, 1e-5, 1e-4 * vt,
+          __FILE__, __LINE__);
   // The CPU tiers sum each row in fp32 (their own tiers differ by ~1e-4 relative), the GPU in fp32
   // partials widened to double: allow fp32 accumulation error of the |z| mass, far below what a
   // missing or extra row would change (~ sqrt(V) * scale).
-  compare((t + " seq_logit_sum").c_str(), fetch<double>(d.seq_logit_sum, S).data(), widen(cpu.seq_logit_sum).data(),
-          p.n_seq, 1e-5, 4e-6 * (double)p.V * (double)std::max<int64_t>(p.N, 1) * p.scale, __FILE__, __LINE__);
+  compare((t + " seq_logit_sum").c_str(), got.seq_logit_sum.data(), cpu.seq_logit_sum.data(), p.n_seq, 1e-5,
+          4e-6 * (double)p.V * (double)std::max<int64_t>(p.N, 1) * p.scale, __FILE__, __LINE__);
+}
+
+template <class T>
+static void fetch_into(std::vector<T> &dst, const void *dev) {
+  if (!dst.empty()) ok(unigap_cuda_memcpy_d2h(dst.data(), dev, dst.size() * sizeof(T), stream()), "d2h", __FILE__, __LINE__);
+}
+
+void compare_forward(const Problem &p, const Outputs &cpu, const DeviceProblem &d, const char *tag) {
+  Outputs got = cpu;
+  fetch_into(got.token_logp, d.token_logp);
+  fetch_into(got.token_entropy, d.token_entropy);
+  fetch_into(got.token_lse, d.token_lse);
+  fetch_into(got.token_correct, d.token_correct);
+  fetch_into(got.seq_sum, d.seq_sum);
+  fetch_into(got.seq_count, d.seq_count);
+  fetch_into(got.seq_mean, d.seq_mean);
+  fetch_into(got.seq_logit_sum, d.seq_logit_sum);
+  compare_outputs(p, got, cpu, tag);
 }
 
 }  // namespace cudatest
@@ -482,6 +499,105 @@ void backward_case(unigap_dtype dt) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- the kernels' row code on the host
+// logprobs_emulate replays the CUDA row code (same phases, same lane split, same reduction order)
+// on the host; comparing it with the CPU core tests the kernels' math and index logic on every
+// machine, GPU or not. It cannot test what only a GPU does (shuffles, barriers, the launch).
+namespace unigap_cuda {
+unigap_status logprobs_emulate(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, int mode);
+}
+
+namespace {
+void emulated_case(unigap_dtype dt) {
+  for (const Shape &sh : shapes()) {
+    Problem p = make_problem(dt, sh.n_seq, sh.N, sh.V, sh.o);
+    Outputs cpu;
+    unigap_logprobs_args ha = host_args(p, cpu);
+    std::vector<uint8_t> cpu_grad(p.logits.size(), 0xff);
+    unigap_logprobs_grad hg{p.grad_seq.data(), p.grad_token.data(), nullptr, cpu_grad.data()};
+    CHECK(unigap_logprobs_forward_backward(&ha, &hg) == UNIGAP_STATUS_OK);
+    const std::vector<double> want = grad_values(dt, cpu_grad.data(), p.N * p.V);
+    char tag[96];
+    std::snprintf(tag, sizeof tag, "emulated %s [%lld x %lld] seqs %lld", dtype_name(dt), (long long)p.N,
+                  (long long)p.V, (long long)p.n_seq);
+    const std::string t(tag);
+    const double rt = grad_rtol(dt), at = 1e-7;
+
+    Outputs fo;  // forward only
+    unigap_logprobs_args fa = host_args(p, fo);
+    CHECK(unigap_cuda::logprobs_emulate(&fa, nullptr, 0) == UNIGAP_STATUS_OK);
+    compare_outputs(p, fo, cpu, (t + " forward").c_str());
+
+    Outputs eo;  // fused, out of place
+    unigap_logprobs_args ea = host_args(p, eo);
+    std::vector<uint8_t> g1(p.logits.size(), 0xff);
+    unigap_logprobs_grad eg{p.grad_seq.data(), p.grad_token.data(), nullptr, g1.data()};
+    CHECK(unigap_cuda::logprobs_emulate(&ea, &eg, 2) == UNIGAP_STATUS_OK);
+    compare_outputs(p, eo, cpu, (t + " fused").c_str());
+    compare((t + " fused grad").c_str(), grad_values(dt, g1.data(), p.N * p.V).data(), want.data(), p.N * p.V, rt, at,
+            __FILE__, __LINE__);
+
+    std::fill(g1.begin(), g1.end(), 0xff);  // backward with the forward's LSE
+    eg.token_lse = eo.token_lse.data();
+    CHECK(unigap_cuda::logprobs_emulate(&ea, &eg, 1) == UNIGAP_STATUS_OK);
+    compare((t + " backward(lse)").c_str(), grad_values(dt, g1.data(), p.N * p.V).data(), want.data(), p.N * p.V, rt,
+            at, __FILE__, __LINE__);
+
+    std::fill(g1.begin(), g1.end(), 0xff);  // backward recomputing it
+    eg.token_lse = nullptr;
+    CHECK(unigap_cuda::logprobs_emulate(&ea, &eg, 1) == UNIGAP_STATUS_OK);
+    compare((t + " backward(recompute)").c_str(), grad_values(dt, g1.data(), p.N * p.V).data(), want.data(),
+            p.N * p.V, rt, at, __FILE__, __LINE__);
+
+    std::vector<uint8_t> inplace = p.logits;  // in place over a copy of the logits
+    unigap_logprobs_args ia = ea;
+    ia.logits = inplace.data();
+    unigap_logprobs_grad ig{p.grad_seq.data(), p.grad_token.data(), nullptr, inplace.data()};
+    CHECK(unigap_cuda::logprobs_emulate(&ia, &ig, 2) == UNIGAP_STATUS_OK);
+    compare((t + " in-place grad").c_str(), grad_values(dt, inplace.data(), p.N * p.V).data(), want.data(), p.N * p.V,
+            rt, at, __FILE__, __LINE__);
+  }
+}
+}  // namespace
+
+UNIGAP_TEST("cuda/emulated/logprobs_f32") { emulated_case(UNIGAP_DTYPE_F32); }
+UNIGAP_TEST("cuda/emulated/logprobs_bf16") { emulated_case(UNIGAP_DTYPE_BF16); }
+UNIGAP_TEST("cuda/emulated/logprobs_f16") { emulated_case(UNIGAP_DTYPE_F16); }
+
+UNIGAP_TEST("cuda/emulated/nan_inf_and_edge_rows") {
+  Options o;
+  Problem p = make_problem(UNIGAP_DTYPE_F32, 1, 6, 300, o);
+  float *z = reinterpret_cast<float *>(p.logits.data());
+  z[0 * 300 + 17] = NAN;
+  for (int v = 0; v < 300; v += 3) z[1 * 300 + v] = -INFINITY;
+  p.labels[1] = 1;
+  for (int v = 0; v < 300; v++) z[2 * 300 + v] = -INFINITY;
+  Outputs cpu, emu;
+  unigap_logprobs_args ha = host_args(p, cpu), ea = host_args(p, emu);
+  CHECK(unigap_logprobs_forward(&ha) == UNIGAP_STATUS_OK);
+  CHECK(unigap_cuda::logprobs_emulate(&ea, nullptr, 0) == UNIGAP_STATUS_OK);
+  CHECK(std::isnan(emu.token_logp[0]) && std::isfinite(emu.token_logp[1]) && std::isnan(emu.token_logp[2]));
+  compare_outputs(p, emu, cpu, "emulated nan/inf rows");
+  // A label outside [0, V): NaN row, no out-of-bounds read (ASan builds would catch one).
+  Problem q = make_problem(UNIGAP_DTYPE_BF16, 1, 4, 64, o);
+  q.labels = {3, 64 + 1000000, 5, -7};
+  Outputs qo;
+  unigap_logprobs_args qa = host_args(q, qo);
+  std::vector<uint8_t> qg(q.logits.size());
+  unigap_logprobs_grad qgr{nullptr, q.grad_token.data(), nullptr, qg.data()};
+  CHECK(unigap_cuda::logprobs_emulate(&qa, &qgr, 2) == UNIGAP_STATUS_OK);
+  CHECK(std::isfinite(qo.token_logp[0]) && std::isnan(qo.token_logp[1]) && std::isfinite(qo.token_logp[2]) &&
+        std::isnan(qo.token_logp[3]));
+  // N = 0 with two empty sequences: zeros.
+  Problem e = make_problem(UNIGAP_DTYPE_F32, 1, 0, 5, o);
+  e.offsets = {0, 0, 0};
+  e.n_seq = 2;
+  Outputs eo;
+  unigap_logprobs_args zea = host_args(e, eo);
+  CHECK(unigap_cuda::logprobs_emulate(&zea, nullptr, 0) == UNIGAP_STATUS_OK);
+  CHECK(eo.seq_sum[0] == 0 && eo.seq_count[1] == 0 && eo.seq_mean[1] == 0 && eo.seq_logit_sum[0] == 0);
+}
 
 CUDA_TEST("cuda/logprobs/forward_f32") { forward_case(UNIGAP_DTYPE_F32); }
 CUDA_TEST("cuda/logprobs/forward_bf16") { forward_case(UNIGAP_DTYPE_BF16); }
