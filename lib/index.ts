@@ -100,7 +100,7 @@ export type { GuardObservation, GuardDecision } from './loop/guard.js';
 export { ConfigMismatchError, CorruptStateError, AdapterError } from './loop/errors.js';
 
 // --- world (lib/world) ---
-export { WorldModel, DEFAULT_MODEL_CONFIG, SHARED_PARAMS } from './world/model.js';
+export { WorldModel, DEFAULT_MODEL_CONFIG, SHARED_PARAMS, kernelCosine, localCosine } from './world/model.js';
 export type { WorldModelConfig, ParamName, CosineFn } from './world/model.js';
 export { SceneValidator, satisfies, satisfiesConstraint } from './world/validator.js';
 export {

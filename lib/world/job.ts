@@ -74,7 +74,7 @@ async function loopEntry(): Promise<RunFn> {
   throw new Error('this build of unigap has no self-improvement loop (runSelfImprovement is missing)');
 }
 
-/** The embedded model with unigap's pairedCosine kernel for the understanding branch's matching. */
+/** The embedded pretrained model (its understanding branch matches with unigap's pairedCosine kernel). */
 export function worldModel(options: Pick<WorldJobOptions, 'cacheDir' | 'pretrain' | 'onPretrain'> = {}): {
   model: WorldModel;
   fromCache: boolean;
@@ -84,7 +84,6 @@ export function worldModel(options: Pick<WorldJobOptions, 'cacheDir' | 'pretrain
     config: options.pretrain,
     onProgress: options.onPretrain ? (e, n) => options.onPretrain!(e, n) : undefined,
   });
-  model.setCosine((a, b, n, d) => facade.pairedCosine({ data: a, dims: [n, d] }, { data: b, dims: [n, d] }));
   return { model, fromCache };
 }
 

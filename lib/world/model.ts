@@ -26,6 +26,7 @@ import type {
   TrainSequence,
   UnifiedModel,
 } from '../loop/types.js';
+import { pairedCosine } from '../index.js';
 import { PROMPT_WORDS } from './prompts.js';
 import { CELLS, IMAGE_VOCAB_SIZE, makeRng } from './scene.js';
 
@@ -120,7 +121,12 @@ interface SeqCache {
 /** A similarity function for the understanding branch (pairs of rows of [n, dim] → cosines). */
 export type CosineFn = (a: Float32Array, b: Float32Array, n: number, dim: number) => Float32Array;
 
-function localCosine(a: Float32Array, b: Float32Array, n: number, dim: number): Float32Array {
+/** The default: unigap's pairedCosine kernel (through the public facade). */
+export const kernelCosine: CosineFn = (a, b, n, dim) =>
+  pairedCosine({ data: a, dims: [n, dim] }, { data: b, dims: [n, dim] });
+
+/** A plain TS cosine (float64 accumulation), for environments without the native addon. */
+export function localCosine(a: Float32Array, b: Float32Array, n: number, dim: number): Float32Array {
   const out = new Float32Array(n);
   for (let r = 0; r < n; r++) {
     let ab = 0;
@@ -160,7 +166,7 @@ export class WorldModel implements UnifiedModel {
   private readonly adamV: Params;
   private adamT = 0;
   private cache: SeqCache[] = [];
-  private cosine: CosineFn = localCosine;
+  private cosine: CosineFn = kernelCosine;
 
   constructor(config: Partial<WorldModelConfig> = {}) {
     const c = { ...DEFAULT_MODEL_CONFIG, ...config };
@@ -222,7 +228,7 @@ export class WorldModel implements UnifiedModel {
     }
   }
 
-  /** Use another cosine implementation for the understanding branch (e.g. unigap's pairedCosine). */
+  /** Use another cosine implementation for the understanding branch (default: unigap's pairedCosine). */
   setCosine(fn: CosineFn): void {
     this.cosine = fn;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { SHARED_PARAMS, WorldModel } from '../../lib/world/model.js';
+import { SHARED_PARAMS, WorldModel, localCosine } from '../../lib/world/model.js';
 import { makeRng } from '../../lib/world/scene.js';
 
 const tiny = { wordDim: 3, hidden: 5, imageDim: 4, genHidden: 5, matchHidden: 4, matchDim: 3, maxWords: 12, seed: 3 };
@@ -118,6 +118,16 @@ describe('WorldModel contract', () => {
     expect(a.map((x) => Array.from(x.tokens))).toEqual(b.map((x) => Array.from(x.tokens)));
     expect(a.map((x) => Array.from(x.tokens))).not.toEqual(c.map((x) => Array.from(x.tokens)));
     for (const im of a) for (const tok of im.tokens) expect(tok >= 0 && tok < 21).toBe(true);
+  });
+  it("the judge's matching runs on unigap's pairedCosine kernel and agrees with a plain TS cosine", () => {
+    const rng = makeRng(4);
+    const m = new WorldModel();
+    m.params['und.pmi'][0] = 0.5;
+    const items = Array.from({ length: 12 }, (_, i) => ({ prompt: i % 2 ? p1 : p2, tokens: randomTokens(rng) }));
+    const viaKernel = m.judgeMany(items);
+    m.setCosine(localCosine);
+    const viaTs = m.judgeMany(items);
+    for (let i = 0; i < items.length; i++) expect(viaKernel[i]).toBeCloseTo(viaTs[i], 5);
   });
   it('snapshot is a copy and restore is exact', () => {
     const m = new WorldModel(tiny);
