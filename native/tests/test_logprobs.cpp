@@ -128,6 +128,20 @@ Out run(const Problem &p, int mode, const Out *fwd = nullptr) {
                     : mode == 3 ? unigap_logprobs_forward_backward(&a, &g)
                                 : unigap_logprobs_backward(&a, &g);
   CHECK(s == UNIGAP_STATUS_OK);
+  // every output written: no poison left (the data hold no NaN, so no output may be NaN either)
+  int left = 0;
+  for (size_t i = 0; mode != 0 && i + p.esize() <= o.grad.size(); i += p.esize()) {
+    bool poison = true;
+    for (size_t k = 0; k < p.esize(); k++) poison &= o.grad[i + k] == 0xff;
+    left += poison;
+  }
+  if (mode == 0 || mode == 3) {
+    for (size_t i = 0; i < o.logp.size(); i++)
+      left += std::isnan(o.logp[i]) || std::isnan(o.lse[i]) || std::isnan(o.ent[i]) || o.correct[i] > 1;
+    for (size_t i = 0; i < o.sum.size(); i++) left += std::isnan(o.sum[i]) || std::isnan(o.mean[i]) || o.count[i] < 0;
+  }
+  if (left) std::fprintf(stderr, "    mode %d dtype %d n %lld v %lld: %d outputs left unwritten\n", mode, p.dtype, (long long)p.n, (long long)p.v, left);
+  CHECK(left == 0);
   return o;
 }
 
