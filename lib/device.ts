@@ -97,6 +97,9 @@ function checkShape(fn: string, shape: unknown): number[] {
   for (const d of shape)
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
       throw new InvalidValueError(`${fn}: shape entries must be integers >= 0, got ${String(d)}`);
+  // The byte count (numel * 8 at most) must stay a safe integer, or it wraps before reaching CUDA.
+  if (shape.reduce((a: number, b: number) => a * b, 1) * 8 > Number.MAX_SAFE_INTEGER)
+    throw new InvalidValueError(`${fn}: shape [${shape.join(', ')}] has too many elements`, 'ERR_UNIGAP_OUT_OF_RANGE');
   return [...shape];
 }
 
