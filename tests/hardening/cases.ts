@@ -352,6 +352,27 @@ export function buildCases(api: typeof Api): Case[] {
       k('k = 1 with no candidates', 'out-of-range', 1, 0);
     }
   }
+  // ------------------------------------------------------------------ device (lib/device.ts)
+  // Argument checks run before the CUDA check, so these are typed errors with or without a GPU.
+  const DT = (api as unknown as { DeviceTensor?: typeof Api.DeviceTensor }).DeviceTensor;
+  if (DT) {
+    const dev = (cls: BadClass, what: string, call: () => unknown) =>
+      out.push({ fn: 'DeviceTensor', cls, what, async: false, call });
+    dev('wrong-type', 'upload a plain Array', () => DT.upload([1, 2] as never));
+    dev('wrong-type', 'upload a DataView', () => DT.upload(new DataView(new ArrayBuffer(8)) as never));
+    dev('wrong-type', 'upload a Uint16Array without dtype', () => DT.upload(new Uint16Array(4)));
+    dev('wrong-type', "upload dtype 'f32' for a Float64Array", () => DT.upload(new Float64Array(4), { dtype: 'f32' }));
+    dev('wrong-length', 'upload shape [5] for 4 elements', () => DT.upload(new Float32Array(4), { shape: [5] }));
+    dev('negative-dim', 'upload shape [-4]', () => DT.upload(new Float32Array(4), { shape: [-4] }));
+    dev('fractional-dim', 'empty shape [1.5]', () => DT.empty([1.5], 'f32'));
+    dev('nan-dim', 'empty shape [NaN]', () => DT.empty([NaN], 'f32'));
+    dev('overflow', 'empty shape [2^40, 2^40]', () => DT.empty([2 ** 40, 2 ** 40], 'f32'));
+    dev('out-of-range', 'device -1', () => DT.empty([4], 'f32', { device: -1 }));
+    dev('bad-option', "empty dtype 'f8'", () => DT.empty([4], 'f8' as never));
+    dev('bad-option', "setDefaultDevice('gpu')", () => api.setDefaultDevice('gpu' as never));
+    dev('bad-option', 'fromPointer 0n', () => DT.fromPointer(0n, [4], 'f32'));
+    dev('wrong-type', 'fromPointer a number', () => DT.fromPointer(4096 as never, [4], 'f32'));
+  }
   // ------------------------------------------------------------------ backend
   add('setIsa', 'bad-option', "tier 'avx1024'", () => ['avx1024']);
   add('setIsa', 'wrong-type', 'tier 2', () => [2]);

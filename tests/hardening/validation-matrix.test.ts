@@ -65,6 +65,23 @@ describe('validation matrix', () => {
     });
   }
 
+  // Needs a CUDA device (none on CI machines): a DeviceTensor used after dispose must throw a typed
+  // error, never touch freed device memory.
+  it.skipIf(!api.cudaStatus().available)('a DeviceTensor used after dispose gives a typed error', () => {
+    const t = api.DeviceTensor.upload(Float32Array.of(1, 2, 3, 4));
+    t.dispose();
+    t.dispose(); // idempotent
+    for (const f of [() => t.download(), () => t.pointer]) {
+      let err: unknown;
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
+      expect((err as { code?: string }).code).toMatch(/^ERR_UNIGAP_/);
+    }
+  });
+
   it('valid calls at the edges (empty batches, V = 1, zero vectors) succeed', () => {
     for (const e of buildEdgeCalls(api)) expect(e.call, e.what).not.toThrow();
     const r = api.scoreLogprobs(new Float32Array(0), new Int32Array(0), { shape: [0, 3, 5] });
