@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -124,16 +125,97 @@ unigap_status unigap_cuda_logprobs_seq_loss(const unigap_logprobs_args *a, uniga
   }
 }
 
-unigap_status unigap_cuda_dpo_from_logits(const unigap_logprobs_args *lp, const unigap_dpo_args *d, void *grad_out,
-                                          double *policy_chosen_out, double *policy_rejected_out,
-                                          int32_t *chosen_tokens_out, int32_t *rejected_tokens_out,
-                                          unigap_dpo_logit_metrics *metrics, unigap_cuda_stream stream) {
+}  // extern "C"
+
+namespace unigap_cuda {
+unigap_status logprobs_emulate(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, int mode);
+
+namespace {
+
+// The GPU side of the fused path: stream-ordered scratch, kernels and copies on one stream.
+struct DeviceOps {
+  cudaStream_t st;
+  DeviceScratch scratch;
+  explicit DeviceOps(cudaStream_t s) : st(s), scratch(s) {}
+  unigap_status ready() { return require_device(); }
+  unigap_status alloc(size_t bytes, char **out) {
+    UNIGAP_CUDA_TRY(cudaMallocAsync(&scratch.ptr, bytes, st));
+    *out = static_cast<char *>(scratch.ptr);
+    return UNIGAP_STATUS_OK;
+  }
+  unigap_status run(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, int mode) {
+    return logprobs_run(a, g, mode, st);
+  }
+  unigap_status seq_extra(const int64_t *offsets, int64_t n, int64_t ns, const float *ent, const uint8_t *cor,
+                          double *esum, double *hits) {
+    if (n > 0) {
+      seq_extra_kernel<<<(unsigned)ns, 256, 0, st>>>(offsets, n, ent, cor, esum, hits);
+      return check(cudaGetLastError(), "seq_extra_kernel");
+    }
+    UNIGAP_CUDA_TRY(cudaMemsetAsync(esum, 0, (size_t)ns * sizeof(double), st));
+    return check(cudaMemsetAsync(hits, 0, (size_t)ns * sizeof(double), st), "cudaMemsetAsync");
+  }
+  template <class T>
+  unigap_status d2h(std::vector<T> &dst, const T *src, int64_t n) {
+    return unigap_cuda::d2h(dst, src, n, st);
+  }
+  unigap_status h2d(void *dst, const void *src, size_t bytes) {
+    return bytes ? check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st), "cudaMemcpyAsync H2D")
+                 : UNIGAP_STATUS_OK;
+  }
+  unigap_status sync() { return check(cudaStreamSynchronize(st), "cudaStreamSynchronize"); }
+};
+
+// The same composition on the host, the kernels' row code replayed by logprobs_emulate: lets the
+// harness check the fused path's plumbing (scratch layout, metrics, the CPU loss, pass 2) without a GPU.
+struct HostOps {
+  std::vector<uint8_t> mem;
+  unigap_status ready() { return UNIGAP_STATUS_OK; }
+  unigap_status alloc(size_t bytes, char **out) {
+    mem.assign(bytes + 256, 0xff);  // poisoned, like fresh device memory may be
+    const uintptr_t p = reinterpret_cast<uintptr_t>(mem.data());
+    *out = reinterpret_cast<char *>((p + 255) & ~uintptr_t(255));
+    return UNIGAP_STATUS_OK;
+  }
+  unigap_status run(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, int mode) {
+    return logprobs_emulate(a, g, mode);
+  }
+  unigap_status seq_extra(const int64_t *offsets, int64_t n, int64_t ns, const float *ent, const uint8_t *cor,
+                          double *esum, double *hits) {
+    for (int64_t q = 0; q < ns; q++) {
+      const int64_t lo = std::min(std::max(offsets[q], (int64_t)0), n);
+      const int64_t hi = std::min(std::max(offsets[q + 1], lo), n);
+      double e = 0.0, h = 0.0;
+      for (int64_t t = lo; t < hi; t++) {
+        e += ent[t];
+        h += cor[t];
+      }
+      esum[q] = e;
+      hits[q] = h;
+    }
+    return UNIGAP_STATUS_OK;
+  }
+  template <class T>
+  unigap_status d2h(std::vector<T> &dst, const T *src, int64_t n) {
+    dst.assign(src, src + n);
+    return UNIGAP_STATUS_OK;
+  }
+  unigap_status h2d(void *dst, const void *src, size_t bytes) {
+    if (bytes) std::memcpy(dst, src, bytes);
+    return UNIGAP_STATUS_OK;
+  }
+  unigap_status sync() { return UNIGAP_STATUS_OK; }
+};
+
+template <class Ops>
+unigap_status dpo_from_logits_impl(Ops &ops, const unigap_logprobs_args *lp, const unigap_dpo_args *d, void *grad_out,
+                                   double *policy_chosen_out, double *policy_rejected_out, int32_t *chosen_tokens_out,
+                                   int32_t *rejected_tokens_out, unigap_dpo_logit_metrics *metrics) {
   if (!lp || !d) return UNIGAP_STATUS_INVALID_ARGUMENT;
   const int64_t B = d->n_pairs;
   if (B < 1 || lp->n_seq != 2 * B) return UNIGAP_STATUS_SHAPE_MISMATCH;
   if (d->policy_chosen || d->policy_rejected || d->chosen_tokens || d->rejected_tokens)
     return UNIGAP_STATUS_INVALID_ARGUMENT;
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
   const int64_t n = lp->n_tokens, ns = 2 * B;
   try {
     // Options first (O(B) on the host), so bad options never cost a pass over the logits.
@@ -148,16 +230,15 @@ unigap_status unigap_cuda_dpo_from_logits(const unigap_logprobs_args *lp, const 
       unigap_status s = unigap_dpo_loss(&probe);
       if (s != UNIGAP_STATUS_OK) return s;
     }
-    unigap_status s = require_device();
+    unigap_status s = ops.ready();
     if (s != UNIGAP_STATUS_OK) return s;
 
-    DeviceScratch scratch(st);
     Carver cv;
     const size_t o_lse = cv.take<float>(n), o_ent = cv.take<float>(n), o_cor = cv.take<uint8_t>(n);
     const size_t o_sum = cv.take<float>(ns), o_cnt = cv.take<int32_t>(ns), o_lsum = cv.take<double>(ns);
     const size_t o_esum = cv.take<double>(ns), o_hits = cv.take<double>(ns), o_g = cv.take<float>(ns);
-    UNIGAP_CUDA_TRY(cudaMallocAsync(&scratch.ptr, cv.off + 16, st));
-    char *base = static_cast<char *>(scratch.ptr);
+    char *base = nullptr;
+    if ((s = ops.alloc(cv.off + 16, &base)) != UNIGAP_STATUS_OK) return s;
 
     // Pass 1: forward with everything the loss and TRL's metrics need; lp's own outputs are ignored.
     unigap_logprobs_args f = *lp;
@@ -169,26 +250,21 @@ unigap_status unigap_cuda_dpo_from_logits(const unigap_logprobs_args *lp, const 
     f.seq_count = reinterpret_cast<int32_t *>(base + o_cnt);
     f.seq_mean = nullptr;
     f.seq_logit_sum = reinterpret_cast<double *>(base + o_lsum);
-    if ((s = logprobs_run(&f, nullptr, 0, st)) != UNIGAP_STATUS_OK) return s;
+    if ((s = ops.run(&f, nullptr, 0)) != UNIGAP_STATUS_OK) return s;
     double *esum = reinterpret_cast<double *>(base + o_esum);
     double *hits = reinterpret_cast<double *>(base + o_hits);
-    if (n > 0) {
-      seq_extra_kernel<<<(unsigned)ns, 256, 0, st>>>(lp->offsets, n, f.token_entropy, f.token_correct, esum, hits);
-      UNIGAP_CUDA_TRY(cudaGetLastError());
-    } else {
-      UNIGAP_CUDA_TRY(cudaMemsetAsync(esum, 0, (size_t)ns * sizeof(double), st));
-      UNIGAP_CUDA_TRY(cudaMemsetAsync(hits, 0, (size_t)ns * sizeof(double), st));
-    }
+    if ((s = ops.seq_extra(lp->offsets, n, ns, f.token_entropy, f.token_correct, esum, hits)) != UNIGAP_STATUS_OK)
+      return s;
 
     std::vector<float> sums;
     std::vector<int32_t> counts;
     std::vector<double> lsum, ent, hit;
-    if ((s = d2h(sums, f.seq_sum, ns, st)) != UNIGAP_STATUS_OK) return s;
-    if ((s = d2h(counts, f.seq_count, ns, st)) != UNIGAP_STATUS_OK) return s;
-    if ((s = d2h(lsum, f.seq_logit_sum, ns, st)) != UNIGAP_STATUS_OK) return s;
-    if ((s = d2h(ent, static_cast<const double *>(esum), ns, st)) != UNIGAP_STATUS_OK) return s;
-    if ((s = d2h(hit, static_cast<const double *>(hits), ns, st)) != UNIGAP_STATUS_OK) return s;
-    UNIGAP_CUDA_TRY(cudaStreamSynchronize(st));
+    if ((s = ops.d2h(sums, f.seq_sum, ns)) != UNIGAP_STATUS_OK) return s;
+    if ((s = ops.d2h(counts, f.seq_count, ns)) != UNIGAP_STATUS_OK) return s;
+    if ((s = ops.d2h(lsum, f.seq_logit_sum, ns)) != UNIGAP_STATUS_OK) return s;
+    if ((s = ops.d2h(ent, static_cast<const double *>(esum), ns)) != UNIGAP_STATUS_OK) return s;
+    if ((s = ops.d2h(hit, static_cast<const double *>(hits), ns)) != UNIGAP_STATUS_OK) return s;
+    if ((s = ops.sync()) != UNIGAP_STATUS_OK) return s;
 
     // The pair-level loss: the CPU family, exactly.
     std::vector<double> pol((size_t)ns);
@@ -241,12 +317,37 @@ unigap_status unigap_cuda_dpo_from_logits(const unigap_logprobs_args *lp, const 
       g[(size_t)(B + i)] = (float)dd.grad_rejected[i];
     }
     float *grad_seq = reinterpret_cast<float *>(base + o_g);
-    UNIGAP_CUDA_TRY(cudaMemcpyAsync(grad_seq, g.data(), (size_t)ns * sizeof(float), cudaMemcpyHostToDevice, st));
+    if ((s = ops.h2d(grad_seq, g.data(), (size_t)ns * sizeof(float))) != UNIGAP_STATUS_OK) return s;
     unigap_logprobs_grad bg{grad_seq, nullptr, f.token_lse, grad_out};
-    return logprobs_run(&f, &bg, 1, st);
+    return ops.run(&f, &bg, 1);
   } catch (const std::bad_alloc &) {
     return UNIGAP_STATUS_OUT_OF_MEMORY;
   }
+}
+
+}  // namespace
+
+// Host replay of unigap_cuda_dpo_from_logits on HOST pointers (harness only; not public ABI).
+unigap_status dpo_from_logits_emulate(const unigap_logprobs_args *lp, const unigap_dpo_args *d, void *grad_out,
+                                      double *policy_chosen_out, double *policy_rejected_out,
+                                      int32_t *chosen_tokens_out, int32_t *rejected_tokens_out,
+                                      unigap_dpo_logit_metrics *metrics) {
+  HostOps ops;
+  return dpo_from_logits_impl(ops, lp, d, grad_out, policy_chosen_out, policy_rejected_out, chosen_tokens_out,
+                              rejected_tokens_out, metrics);
+}
+
+}  // namespace unigap_cuda
+
+extern "C" {
+
+unigap_status unigap_cuda_dpo_from_logits(const unigap_logprobs_args *lp, const unigap_dpo_args *d, void *grad_out,
+                                          double *policy_chosen_out, double *policy_rejected_out,
+                                          int32_t *chosen_tokens_out, int32_t *rejected_tokens_out,
+                                          unigap_dpo_logit_metrics *metrics, unigap_cuda_stream stream) {
+  unigap_cuda::DeviceOps ops(static_cast<cudaStream_t>(stream));
+  return unigap_cuda::dpo_from_logits_impl(ops, lp, d, grad_out, policy_chosen_out, policy_rejected_out,
+                                           chosen_tokens_out, rejected_tokens_out, metrics);
 }
 
 unigap_status unigap_cuda_dpo_loss(const unigap_dpo_args *d, unigap_cuda_stream stream) {

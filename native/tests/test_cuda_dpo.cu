@@ -13,6 +13,13 @@
 
 using namespace cudatest;
 
+namespace unigap_cuda {
+unigap_status dpo_from_logits_emulate(const unigap_logprobs_args *lp, const unigap_dpo_args *d, void *grad_out,
+                                      double *policy_chosen_out, double *policy_rejected_out,
+                                      int32_t *chosen_tokens_out, int32_t *rejected_tokens_out,
+                                      unigap_dpo_logit_metrics *metrics);
+}
+
 namespace {
 
 struct DpoOpts {
@@ -54,7 +61,8 @@ struct DpoOut {
   }
 };
 
-void from_logits_case(unigap_dtype dt, int64_t B, int64_t T, int64_t V, const DpoOpts &o, bool in_place) {
+void from_logits_case(unigap_dtype dt, int64_t B, int64_t T, int64_t V, const DpoOpts &o, bool in_place,
+                      bool emulate = false) {
   Options po;
   po.shift = 1;
   po.ignore_frac = 0.15f;
@@ -99,14 +107,26 @@ void from_logits_case(unigap_dtype dt, int64_t B, int64_t T, int64_t V, const Dp
     }
   }
 
-  // GPU.
+  // GPU (or its host replay).
   DeviceProblem d;
-  if (!upload_problem(p, d)) return;
-  unigap_logprobs_args da = device_args(p, d);
-  void *grad_out = d.grad_out;
-  if (in_place) {
-    CUDA_OK(unigap_cuda_memcpy_d2d(d.grad_out, d.logits, p.logits.size(), stream()));
-    da.logits = d.grad_out;
+  Outputs unused;
+  unigap_logprobs_args da;
+  std::vector<uint8_t> host_grad;
+  void *grad_out = nullptr;
+  if (emulate) {
+    da = host_args(p, unused);
+    host_grad.assign(p.logits.size(), 0xff);
+    if (in_place) host_grad = p.logits;
+    grad_out = host_grad.data();
+    if (in_place) da.logits = host_grad.data();
+  } else {
+    if (!upload_problem(p, d)) return;
+    da = device_args(p, d);
+    grad_out = d.grad_out;
+    if (in_place) {
+      CUDA_OK(unigap_cuda_memcpy_d2d(d.grad_out, d.logits, p.logits.size(), stream()));
+      da.logits = d.grad_out;
+    }
   }
   unigap_dpo_args gd = dpo_args(B, ref, o);
   DpoOut got(B);
@@ -115,12 +135,17 @@ void from_logits_case(unigap_dtype dt, int64_t B, int64_t T, int64_t V, const Dp
   std::vector<int32_t> nc((size_t)B, -1), nr((size_t)B, -1);
   unigap_dpo_logit_metrics m;
   std::memset(&m, 0xff, sizeof m);
-  CUDA_OK(unigap_cuda_dpo_from_logits(&da, &gd, grad_out, pc.data(), pr.data(), nc.data(), nr.data(), &m, stream()));
-  CUDA_OK(unigap_cuda_stream_sync(stream()));
+  if (emulate) {
+    CHECK(unigap_cuda::dpo_from_logits_emulate(&da, &gd, grad_out, pc.data(), pr.data(), nc.data(), nr.data(), &m) ==
+          UNIGAP_STATUS_OK);
+  } else {
+    CUDA_OK(unigap_cuda_dpo_from_logits(&da, &gd, grad_out, pc.data(), pr.data(), nc.data(), nr.data(), &m, stream()));
+    CUDA_OK(unigap_cuda_stream_sync(stream()));
+  }
 
   char tag[96];
-  std::snprintf(tag, sizeof tag, "dpo %s B=%lld T=%lld V=%lld%s", dtype_name(dt), (long long)B, (long long)T,
-                (long long)V, in_place ? " in place" : "");
+  std::snprintf(tag, sizeof tag, "%sdpo %s B=%lld T=%lld V=%lld%s", emulate ? "emulated " : "", dtype_name(dt),
+                (long long)B, (long long)T, (long long)V, in_place ? " in place" : "");
   const std::string t(tag);
   const double lt = 1e-4 * T;  // sequence sums of T fp32 log-probs
   compare((t + " policy_chosen").c_str(), pc.data(), pol.data(), B, 1e-5, lt, __FILE__, __LINE__);
@@ -141,8 +166,8 @@ void from_logits_case(unigap_dtype dt, int64_t B, int64_t T, int64_t V, const Dp
   CHECK_CLOSE(m.entropy, (tc + tr) ? es / (double)(tc + tr) : 0.0, 1e-4, 1e-5);
   CHECK_CLOSE(m.token_accuracy, tc ? hits / (double)tc : 0.0, 0, 1e-12);
   const std::vector<double> wg = grad_values(dt, cpu_grad.data(), p.N * p.V);
-  compare((t + " grad logits").c_str(), fetch_grad(p, grad_out).data(), wg.data(), p.N * p.V, grad_rtol(dt), 1e-7,
-          __FILE__, __LINE__);
+  const std::vector<double> gg = emulate ? grad_values(dt, host_grad.data(), p.N * p.V) : fetch_grad(p, grad_out);
+  compare((t + " grad logits").c_str(), gg.data(), wg.data(), p.N * p.V, grad_rtol(dt), 1e-7, __FILE__, __LINE__);
 }
 
 DpoOpts sigmoid_sft() {
@@ -192,6 +217,13 @@ UNIGAP_TEST("cuda/dpo/host_checks") {
     d.policy_chosen = d.policy_rejected = pol.data();
     CHECK(unigap_cuda_dpo_loss(&d, nullptr) == UNIGAP_STATUS_DEVICE_UNAVAILABLE);
   }
+}
+
+// The fused path's composition with the kernels' row code replayed on the host (runs everywhere).
+UNIGAP_TEST("cuda/emulated/dpo_from_logits") {
+  from_logits_case(UNIGAP_DTYPE_F32, 3, 41, 1031, sigmoid_sft(), false, true);
+  from_logits_case(UNIGAP_DTYPE_BF16, 2, 60, 4099, ipo(), true, true);
+  from_logits_case(UNIGAP_DTYPE_F16, 2, 33, 517, sigmoid_sft(), false, true);
 }
 
 CUDA_TEST("cuda/dpo/from_logits_f32") {
