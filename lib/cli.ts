@@ -122,6 +122,13 @@ function summary(r: WorldJobResult): string {
       `understanding ${f(first.external?.understandingAccuracy)} → ${f(last.external?.understandingAccuracy)}, ` +
       `Nonunified ${f(first.nonunified)} → ${f(last.nonunified)}`,
   ];
+  const t = r.report.test;
+  const q = (v: number) => `${(100 * v).toFixed(1)}%`;
+  lines.push(
+    `held-out test split (final weights): generation ${q(t.before.generationAccuracy)} → ${q(t.after.generationAccuracy)}, ` +
+      `understanding ${q(t.before.understandingAccuracy)} → ${q(t.after.understandingAccuracy)}, ` +
+      `Nonunified ${q(t.before.nonunified)} → ${q(t.after.nonunified)}`,
+  );
   if (r.result.guardEvents.length)
     for (const g of r.result.guardEvents)
       lines.push(`GUARD round ${g.round}: ${g.reason} (rolled back to round ${g.rolledBackTo})`);

@@ -65,6 +65,9 @@ describe('unigap run', () => {
       expect(m.probe.generationAccuracy.total).toBeGreaterThan(0);
     }
     expect(report.samples.before).toHaveLength(5);
+    expect(report.test.before.samples).toBe(30 * 8);
+    expect(report.test.after.generationAccuracy).toBeGreaterThanOrEqual(0);
+    expect(r.stdout).toMatch(/held-out test split/);
     expect(report.samples.after[0].images[0].tokens).toHaveLength(16);
     const metrics = readJsonl(join(out, 'metrics.jsonl'));
     expect(metrics).toEqual(report.rounds);

@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import * as facade from '../index.js';
 import type { LoopConfig, LoopEvent, Prompt, RunOptions, RunResult, Strategy } from '../loop/types.js';
 import type { WorldModel } from './model.js';
-import { DEFAULT_PRETRAIN_CONFIG, WORLD_VERSION, loadPretrainedModel, type PretrainConfig } from './pretrain.js';
+import {
+  DEFAULT_PRETRAIN_CONFIG,
+  WORLD_VERSION,
+  loadPretrainedModel,
+  measureGap,
+  type PretrainConfig,
+} from './pretrain.js';
 import { CATEGORIES, worldSplits } from './prompts.js';
 import { renderReportHtml, type SampleRow, type WorldReport } from './report.js';
 import { SceneValidator } from './validator.js';
@@ -113,6 +119,9 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
   const splits = worldSplits();
   const showcase = CATEGORIES.map((c) => splits.train.find((p) => p.category === c)!);
   const samplesBefore = sampleRows(model, showcase, validator, 4);
+  // The test split is never seen by pretraining or the loop: a final held-out evaluation.
+  const testOptions = { samples: 8, seed: 777, judge: validator };
+  const testBefore = measureGap(model, splits.test, testOptions);
   const config: Partial<LoopConfig> = {
     strategy: o.strategy ?? WORLD_LOOP_DEFAULTS.strategy,
     rounds: o.rounds ?? WORLD_LOOP_DEFAULTS.rounds,
@@ -137,6 +146,7 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
     onEvent: o.onEvent,
   });
   const samplesAfter = sampleRows(model, showcase, validator, 4);
+  const testAfter = measureGap(model, splits.test, testOptions);
   const report: WorldReport = {
     tool: 'unigap run',
     world: {
@@ -151,6 +161,7 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
     guardEvents: result.guardEvents,
     stoppedEarly: result.stoppedEarly,
     samples: { before: samplesBefore, after: samplesAfter },
+    test: { before: testBefore, after: testAfter },
     seconds: (Date.now() - t0) / 1000,
   };
   const reportJson = join(o.out, 'report.json');

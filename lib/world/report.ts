@@ -4,7 +4,7 @@
  */
 import type { LoopConfig, Prompt, RoundMetrics, RunResult } from '../loop/types.js';
 import type { WorldModelConfig } from './model.js';
-import type { PretrainConfig } from './pretrain.js';
+import type { GapMeasurement, PretrainConfig } from './pretrain.js';
 import { renderSvg } from './render.js';
 
 export interface SampleRow {
@@ -26,6 +26,8 @@ export interface WorldReport {
   guardEvents: RunResult['guardEvents'];
   stoppedEarly: boolean;
   samples: { before: SampleRow[]; after: SampleRow[] };
+  /** The held-out test split (never trained on, never seen by the loop), before and after: final weights. */
+  test: { before: GapMeasurement; after: GapMeasurement };
   seconds: number;
 }
 
@@ -189,6 +191,17 @@ ${rounds
   .map(
     (m) =>
       `<tr><td>${m.round}</td><td>${pct(m.external?.generationAccuracy)}</td><td>${pct(m.external?.understandingAccuracy)}</td><td>${pct(m.nonunified)}</td><td>${pct(m.external?.blame.weakGeneration)}</td><td>${pct(m.external?.blame.weakUnderstanding)}</td><td>${pct(m.external?.falsePositiveRate)}</td><td>${pct(m.probe?.generationAccuracy)}</td><td>${pct(m.probe?.understandingAccuracy)}</td><td>${pct(m.probe?.nonunified)}</td><td>${m.train.sftExamples + m.train.dpoPairs}</td><td>${m.guard?.tripped ? 'TRIPPED' : m.guard ? 'ok' : '-'}</td></tr>`,
+  )
+  .join('\n')}
+</table>
+<h2>Held-out test split</h2>
+<p>${r.world.splits.test} test prompts, 8 samples each, never seen by pretraining or the loop; "after" is the final weights
+(after a guard trip: the weights it rolled back to).</p>
+<table><tr><th></th><th>gen acc</th><th>und acc</th><th>Nonunified</th><th>false pos</th></tr>
+${(['before', 'after'] as const)
+  .map(
+    (k) =>
+      `<tr><td>${k}</td><td>${pct({ value: r.test[k].generationAccuracy })}</td><td>${pct({ value: r.test[k].understandingAccuracy })}</td><td>${pct({ value: r.test[k].nonunified })}</td><td>${pct({ value: r.test[k].falsePositiveRate })}</td></tr>`,
   )
   .join('\n')}
 </table>
