@@ -165,6 +165,7 @@ export class WorldModel implements UnifiedModel {
   private readonly adamM: Params;
   private readonly adamV: Params;
   private adamT = 0;
+  private frozen = new Set<ParamName>();
   private cache: SeqCache[] = [];
   private cosine: CosineFn = kernelCosine;
 
@@ -794,6 +795,10 @@ export class WorldModel implements UnifiedModel {
     const c1 = 1 - Math.pow(b1, this.adamT);
     const c2 = 1 - Math.pow(b2, this.adamT);
     for (const n of PARAM_NAMES) {
+      if (this.frozen.has(n)) {
+        this.grads[n].fill(0);
+        continue;
+      }
       const p = this.params[n];
       const gr = this.grads[n];
       const m = this.adamM[n];
@@ -807,6 +812,11 @@ export class WorldModel implements UnifiedModel {
       }
       gr.fill(0);
     }
+  }
+
+  /** Keep these parameters fixed in every later optimizer step (e.g. SHARED_PARAMS, to cut the coupling). */
+  freeze(names: readonly ParamName[]): void {
+    this.frozen = new Set(names);
   }
 
   /** Reset the optimizer's moments (e.g. between pretraining and self-improvement). */

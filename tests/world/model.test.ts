@@ -163,4 +163,17 @@ describe('WorldModel contract', () => {
     // ...and yet the self-judgment moved.
     expect(m.judge(p1, img, '').pYes).not.toBe(before);
   });
+  it('freezing the shared parameters cuts the coupling (without the Bayes link the judge stays put)', () => {
+    const m = new WorldModel({ bayesLink: false });
+    m.freeze(SHARED_PARAMS);
+    const img = { tokens: randomTokens(makeRng(2)) };
+    const before = m.judge(p1, img, '').pYes;
+    const out = m.forward([{ prompt: p1, tokens: img.tokens }]);
+    m.step(
+      out.logits.map(() => 0.01),
+      { learningRate: 0.01 },
+    );
+    expect(m.judge(p1, img, '').pYes).toBe(before);
+    expect(m.snapshot()['gen.wo']).not.toEqual(new WorldModel({ bayesLink: false }).snapshot()['gen.wo']);
+  });
 });
