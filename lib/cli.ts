@@ -129,6 +129,13 @@ function summary(r: WorldJobResult): string {
       `understanding ${q(t.before.understandingAccuracy)} → ${q(t.after.understandingAccuracy)}, ` +
       `Nonunified ${q(t.before.nonunified)} → ${q(t.after.nonunified)}`,
   );
+  for (const k of ['train', 'test'] as const) {
+    const j = r.report.judgeFixedSet[k];
+    lines.push(
+      `understanding on a fixed labelled set (${j.before.items} ${k} pairs): accuracy ${q(j.before.accuracy)} → ${q(j.after.accuracy)}, ` +
+        `false positives ${q(j.before.falsePositiveRate)} → ${q(j.after.falsePositiveRate)}`,
+    );
+  }
   if (r.result.guardEvents.length)
     for (const g of r.result.guardEvents)
       lines.push(`GUARD round ${g.round}: ${g.reason} (rolled back to round ${g.rolledBackTo})`);

@@ -126,6 +126,7 @@ export {
   pretrain,
   loadPretrainedModel,
   measureGap,
+  measureJudge,
   defaultCacheDir,
 } from './world/pretrain.js';
 export type { PretrainConfig, LoadPretrainedOptions, GapMeasurement } from './world/pretrain.js';

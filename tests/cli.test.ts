@@ -68,6 +68,8 @@ describe('unigap run', () => {
     expect(report.test.before.samples).toBe(30 * 8);
     expect(report.test.after.generationAccuracy).toBeGreaterThanOrEqual(0);
     expect(r.stdout).toMatch(/held-out test split/);
+    expect(report.judgeFixedSet.train.before.items).toBe(60 * 16);
+    expect(report.judgeFixedSet.test.after.accuracy).toBeGreaterThan(0);
     expect(report.samples.after[0].images[0].tokens).toHaveLength(16);
     const metrics = readJsonl(join(out, 'metrics.jsonl'));
     expect(metrics).toEqual(report.rounds);

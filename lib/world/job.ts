@@ -15,6 +15,7 @@ import {
   WORLD_VERSION,
   loadPretrainedModel,
   measureGap,
+  measureJudge,
   type PretrainConfig,
 } from './pretrain.js';
 import { CATEGORIES, worldSplits } from './prompts.js';
@@ -122,6 +123,7 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
   // The test split is never seen by pretraining or the loop: a final held-out evaluation.
   const testOptions = { samples: 8, seed: 777, judge: validator };
   const testBefore = measureGap(model, splits.test, testOptions);
+  const judgeBefore = { train: measureJudge(model, splits.train), test: measureJudge(model, splits.test) };
   const config: Partial<LoopConfig> = {
     strategy: o.strategy ?? WORLD_LOOP_DEFAULTS.strategy,
     rounds: o.rounds ?? WORLD_LOOP_DEFAULTS.rounds,
@@ -147,6 +149,7 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
   });
   const samplesAfter = sampleRows(model, showcase, validator, 4);
   const testAfter = measureGap(model, splits.test, testOptions);
+  const judgeAfter = { train: measureJudge(model, splits.train), test: measureJudge(model, splits.test) };
   const report: WorldReport = {
     tool: 'unigap run',
     world: {
@@ -162,6 +165,10 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
     stoppedEarly: result.stoppedEarly,
     samples: { before: samplesBefore, after: samplesAfter },
     test: { before: testBefore, after: testAfter },
+    judgeFixedSet: {
+      train: { before: judgeBefore.train, after: judgeAfter.train },
+      test: { before: judgeBefore.test, after: judgeAfter.test },
+    },
     seconds: (Date.now() - t0) / 1000,
   };
   const reportJson = join(o.out, 'report.json');

@@ -259,3 +259,43 @@ export function measureGap(
     samples: total,
   };
 }
+
+/**
+ * The understanding branch alone, on a FIXED labelled set (half matching scenes, half near misses per
+ * prompt, from `seed`): unlike understanding accuracy on the model's own samples, this does not move
+ * when only the images change, so it isolates what training did to the judge.
+ */
+export function measureJudge(
+  model: WorldModel,
+  prompts: Prompt[],
+  options: { perPrompt?: number; seed?: number } = {},
+): { accuracy: number; falsePositiveRate: number; falseNegativeRate: number; items: number } {
+  const n = options.perPrompt ?? 16;
+  const rng = makeRng(0x7e57 + (options.seed ?? 0));
+  const validator = new SceneValidator();
+  const items: { prompt: Prompt; tokens: Int32Array; label: boolean }[] = [];
+  for (const prompt of prompts) {
+    const cons = validator.constraints(prompt.text);
+    for (let i = 0; i < n; i++) {
+      const label = i % 2 === 0;
+      items.push({ prompt, tokens: sceneToTokens(label ? sampleScene(cons, rng) : sampleNearMiss(cons, rng)), label });
+    }
+  }
+  const p = model.judgeMany(items);
+  let right = 0;
+  let fp = 0;
+  let fn = 0;
+  items.forEach((it, i) => {
+    const accept = p[i] >= 0.5;
+    if (accept === it.label) right++;
+    else if (accept) fp++;
+    else fn++;
+  });
+  const pos = items.filter((it) => it.label).length;
+  return {
+    accuracy: right / items.length,
+    falsePositiveRate: fp / (items.length - pos),
+    falseNegativeRate: fn / pos,
+    items: items.length,
+  };
+}

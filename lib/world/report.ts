@@ -4,7 +4,9 @@
  */
 import type { LoopConfig, Prompt, RoundMetrics, RunResult } from '../loop/types.js';
 import type { WorldModelConfig } from './model.js';
-import type { GapMeasurement, PretrainConfig } from './pretrain.js';
+import type { GapMeasurement, PretrainConfig, measureJudge } from './pretrain.js';
+
+type JudgeMeasurement = ReturnType<typeof measureJudge>;
 import { renderSvg } from './render.js';
 
 export interface SampleRow {
@@ -28,6 +30,8 @@ export interface WorldReport {
   samples: { before: SampleRow[]; after: SampleRow[] };
   /** The held-out test split (never trained on, never seen by the loop), before and after: final weights. */
   test: { before: GapMeasurement; after: GapMeasurement };
+  /** The understanding branch on fixed labelled sets of train / test prompts (isolates the judge from the images). */
+  judgeFixedSet: Record<'train' | 'test', { before: JudgeMeasurement; after: JudgeMeasurement }>;
   seconds: number;
 }
 
@@ -203,6 +207,17 @@ ${(['before', 'after'] as const)
     (k) =>
       `<tr><td>${k}</td><td>${pct({ value: r.test[k].generationAccuracy })}</td><td>${pct({ value: r.test[k].understandingAccuracy })}</td><td>${pct({ value: r.test[k].nonunified })}</td><td>${pct({ value: r.test[k].falsePositiveRate })}</td></tr>`,
   )
+  .join('\n')}
+</table>
+<p>Understanding on fixed labelled sets (16 pairs per prompt, half matching scenes, half near misses; new scenes
+each): unlike understanding accuracy on the model's own samples, these do not move when only the images change.</p>
+<table><tr><th>prompts</th><th>accuracy</th><th>false positives</th><th>false negatives</th></tr>
+${(['train', 'test'] as const)
+  .map((k) => {
+    const j = r.judgeFixedSet[k];
+    const ba = (f: (m: JudgeMeasurement) => number) => `${pct({ value: f(j.before) })} → ${pct({ value: f(j.after) })}`;
+    return `<tr><td>${k} (${j.before.items} pairs)</td><td>${ba((m) => m.accuracy)}</td><td>${ba((m) => m.falsePositiveRate)}</td><td>${ba((m) => m.falseNegativeRate)}</td></tr>`;
+  })
   .join('\n')}
 </table>
 <h2>Samples before (pretrained model)</h2>
