@@ -21,7 +21,7 @@ namespace unigap {
 namespace logprobs {
 namespace {
 
-// 2^x for x >= kExp2Lo (or NaN) in 7 instructions: f = x - floor(x) by vreduceps, a degree-5
+// 2^x for any x (NaN passes through; -inf and x < -150 give exactly 0) in 7 instructions: f = x - floor(x) by vreduceps, a degree-5
 // polynomial for 2^f on [0, 1) (kExp2F*), and vscalefps(p, x), which scales by 2^floor(x) itself,
 // underflows to exactly 0 below 2^-149 and passes NaN through.
 inline __m512 exp2_16(__m512 x) {
@@ -164,10 +164,13 @@ void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     m = mn;
     i = b;
     __m512 s1 = _mm512_setzero_ps(), t1 = _mm512_setzero_ps();
+    // exp2_16 maps -inf and anything below -150 to exactly 0 by itself (vreduceps(-inf) = 0, then
+    // vscalefps by -inf); only the entropy's e * d needs d finite (0 * -inf).
+    auto clamp = [&](__m512 d) { return ENT ? _mm512_max_ps(lo, d) : d; };
     auto z2 = [&](int64_t j) { return kWide ? F32::load(reinterpret_cast<const float *>(row) + j) : _mm512_load_ps(buf + (j - b)); };
     for (; i + 32 <= e; i += 32) {
-      const __m512 d0 = _mm512_max_ps(lo, _mm512_sub_ps(scaled(z2(i), vt), msafe));
-      const __m512 d1 = _mm512_max_ps(lo, _mm512_sub_ps(scaled(z2(i + 16), vt), msafe));
+      const __m512 d0 = clamp(_mm512_sub_ps(scaled(z2(i), vt), msafe));
+      const __m512 d1 = clamp(_mm512_sub_ps(scaled(z2(i + 16), vt), msafe));
       const __m512 e0 = exp2_16(d0), e1 = exp2_16(d1);
       s = _mm512_add_ps(s, e0);
       s1 = _mm512_add_ps(s1, e1);
@@ -179,7 +182,7 @@ void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     for (; i < e; i += 16) {
       const __m512 zt = kWide ? F32::load(reinterpret_cast<const float *>(row) + i, tail_mask(e - i))
                               : _mm512_load_ps(buf + (i - b));
-      const __m512 d = _mm512_max_ps(lo, _mm512_sub_ps(scaled(zt, vt), msafe));
+      const __m512 d = clamp(_mm512_sub_ps(scaled(zt, vt), msafe));
       const __m512 x = exp2_16(d);
       s = _mm512_add_ps(s, x);
       if (ENT) t = _mm512_fmadd_ps(x, d, t);
@@ -246,12 +249,13 @@ void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
 
 template <class D, bool STREAM>
 void grad_t(const typename D::T *row, typename D::T *out, int64_t n, float mult, float lse, float scale) {
-  const __m512 lo = _mm512_set1_ps(kExp2Lo), vt = _mm512_set1_ps(mult);
+  const __m512 vt = _mm512_set1_ps(mult);
   const __m512 vl = _mm512_set1_ps(lse);
   const ScaledExp2 e(-scale);
-  auto full = [&](int64_t i) { return e(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i), vt), vl))); };
+  // no clamp: the exp maps -inf and anything below -150 to exactly 0 (see stats_t)
+  auto full = [&](int64_t i) { return e(_mm512_sub_ps(scaled(D::load(row + i), vt), vl)); };
   auto part = [&](int64_t i, __mmask16 k) {
-    return e(_mm512_max_ps(lo, _mm512_sub_ps(scaled(D::load(row + i, k), vt), vl)));
+    return e(_mm512_sub_ps(scaled(D::load(row + i, k), vt), vl));
   };
   int64_t i = 0;
   if (STREAM) {
