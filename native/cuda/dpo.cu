@@ -83,50 +83,6 @@ unigap_status d2h(std::vector<T> &dst, const T *src, int64_t n, cudaStream_t st)
 
 using namespace unigap_cuda;
 
-extern "C" {
-
-unigap_status unigap_cuda_logprobs_seq_loss(const unigap_logprobs_args *a, unigap_cuda_seq_loss_fn loss_fn, void *ctx,
-                                            void *grad_out, unigap_cuda_stream stream) {
-  if (!a || !loss_fn) return UNIGAP_STATUS_INVALID_ARGUMENT;
-  unigap_status s = require_device();
-  if (s != UNIGAP_STATUS_OK) return s;
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const int64_t n = a->n_tokens, ns = a->n_seq;
-  if (n < 0 || ns < 0) return UNIGAP_STATUS_INVALID_ARGUMENT;
-  try {
-    DeviceScratch scratch(st);
-    Carver cv;
-    const size_t o_lse = a->token_lse ? 0 : cv.take<float>(n);
-    const size_t o_sum = a->seq_sum ? 0 : cv.take<float>(ns);
-    const size_t o_cnt = a->seq_count ? 0 : cv.take<int32_t>(ns);
-    const size_t o_g = cv.take<float>(ns);
-    UNIGAP_CUDA_TRY(cudaMallocAsync(&scratch.ptr, cv.off + 16, st));
-    char *base = static_cast<char *>(scratch.ptr);
-    unigap_logprobs_args f = *a;
-    if (!f.token_lse) f.token_lse = reinterpret_cast<float *>(base + o_lse);
-    if (!f.seq_sum) f.seq_sum = reinterpret_cast<float *>(base + o_sum);
-    if (!f.seq_count) f.seq_count = reinterpret_cast<int32_t *>(base + o_cnt);
-    float *grad_seq = reinterpret_cast<float *>(base + o_g);
-    if ((s = logprobs_run(&f, nullptr, 0, st)) != UNIGAP_STATUS_OK) return s;
-
-    std::vector<float> sums;
-    std::vector<int32_t> counts;
-    if ((s = d2h(sums, f.seq_sum, ns, st)) != UNIGAP_STATUS_OK) return s;
-    if ((s = d2h(counts, f.seq_count, ns, st)) != UNIGAP_STATUS_OK) return s;
-    UNIGAP_CUDA_TRY(cudaStreamSynchronize(st));
-    std::vector<float> g((size_t)ns, 0.f);
-    if ((s = loss_fn(ctx, sums.data(), counts.data(), ns, g.data())) != UNIGAP_STATUS_OK) return s;
-    if (!grad_out) return UNIGAP_STATUS_OK;
-    if (ns) UNIGAP_CUDA_TRY(cudaMemcpyAsync(grad_seq, g.data(), (size_t)ns * sizeof(float), cudaMemcpyHostToDevice, st));
-    unigap_logprobs_grad gr{grad_seq, nullptr, f.token_lse, grad_out};
-    return logprobs_run(&f, &gr, 1, st);
-  } catch (const std::bad_alloc &) {
-    return UNIGAP_STATUS_OUT_OF_MEMORY;
-  }
-}
-
-}  // extern "C"
-
 namespace unigap_cuda {
 unigap_status logprobs_emulate(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, int mode);
 
@@ -325,6 +281,45 @@ unigap_status dpo_from_logits_impl(Ops &ops, const unigap_logprobs_args *lp, con
   }
 }
 
+template <class Ops>
+unigap_status seq_loss_impl(Ops &ops, const unigap_logprobs_args *a, unigap_cuda_seq_loss_fn loss_fn, void *ctx,
+                            void *grad_out) {
+  if (!a || !loss_fn) return UNIGAP_STATUS_INVALID_ARGUMENT;
+  unigap_status s = ops.ready();
+  if (s != UNIGAP_STATUS_OK) return s;
+  const int64_t n = a->n_tokens, ns = a->n_seq;
+  if (n < 0 || ns < 0) return UNIGAP_STATUS_INVALID_ARGUMENT;
+  try {
+    Carver cv;
+    const size_t o_lse = a->token_lse ? 0 : cv.take<float>(n);
+    const size_t o_sum = a->seq_sum ? 0 : cv.take<float>(ns);
+    const size_t o_cnt = a->seq_count ? 0 : cv.take<int32_t>(ns);
+    const size_t o_g = cv.take<float>(ns);
+    char *base = nullptr;
+    if ((s = ops.alloc(cv.off + 16, &base)) != UNIGAP_STATUS_OK) return s;
+    unigap_logprobs_args f = *a;
+    if (!f.token_lse) f.token_lse = reinterpret_cast<float *>(base + o_lse);
+    if (!f.seq_sum) f.seq_sum = reinterpret_cast<float *>(base + o_sum);
+    if (!f.seq_count) f.seq_count = reinterpret_cast<int32_t *>(base + o_cnt);
+    float *grad_seq = reinterpret_cast<float *>(base + o_g);
+    if ((s = ops.run(&f, nullptr, 0)) != UNIGAP_STATUS_OK) return s;
+
+    std::vector<float> sums;
+    std::vector<int32_t> counts;
+    if ((s = ops.d2h(sums, f.seq_sum, ns)) != UNIGAP_STATUS_OK) return s;
+    if ((s = ops.d2h(counts, f.seq_count, ns)) != UNIGAP_STATUS_OK) return s;
+    if ((s = ops.sync()) != UNIGAP_STATUS_OK) return s;
+    std::vector<float> g((size_t)ns, 0.f);
+    if ((s = loss_fn(ctx, sums.data(), counts.data(), ns, g.data())) != UNIGAP_STATUS_OK) return s;
+    if (!grad_out) return UNIGAP_STATUS_OK;
+    if ((s = ops.h2d(grad_seq, g.data(), (size_t)ns * sizeof(float))) != UNIGAP_STATUS_OK) return s;
+    unigap_logprobs_grad gr{grad_seq, nullptr, f.token_lse, grad_out};
+    return ops.run(&f, &gr, 1);
+  } catch (const std::bad_alloc &) {
+    return UNIGAP_STATUS_OUT_OF_MEMORY;
+  }
+}
+
 }  // namespace
 
 // Host replay of unigap_cuda_dpo_from_logits on HOST pointers (harness only; not public ABI).
@@ -337,9 +332,22 @@ unigap_status dpo_from_logits_emulate(const unigap_logprobs_args *lp, const unig
                               rejected_tokens_out, metrics);
 }
 
+// Host replay of unigap_cuda_logprobs_seq_loss on HOST pointers (harness only; not public ABI).
+unigap_status seq_loss_emulate(const unigap_logprobs_args *a, unigap_cuda_seq_loss_fn loss_fn, void *ctx,
+                               void *grad_out) {
+  HostOps ops;
+  return seq_loss_impl(ops, a, loss_fn, ctx, grad_out);
+}
+
 }  // namespace unigap_cuda
 
 extern "C" {
+
+unigap_status unigap_cuda_logprobs_seq_loss(const unigap_logprobs_args *a, unigap_cuda_seq_loss_fn loss_fn, void *ctx,
+                                            void *grad_out, unigap_cuda_stream stream) {
+  unigap_cuda::DeviceOps ops(static_cast<cudaStream_t>(stream));
+  return unigap_cuda::seq_loss_impl(ops, a, loss_fn, ctx, grad_out);
+}
 
 unigap_status unigap_cuda_dpo_from_logits(const unigap_logprobs_args *lp, const unigap_dpo_args *d, void *grad_out,
                                           double *policy_chosen_out, double *policy_rejected_out,

@@ -18,6 +18,8 @@ unigap_status dpo_from_logits_emulate(const unigap_logprobs_args *lp, const unig
                                       double *policy_chosen_out, double *policy_rejected_out,
                                       int32_t *chosen_tokens_out, int32_t *rejected_tokens_out,
                                       unigap_dpo_logit_metrics *metrics);
+unigap_status seq_loss_emulate(const unigap_logprobs_args *a, unigap_cuda_seq_loss_fn loss_fn, void *ctx,
+                               void *grad_out);
 }
 
 namespace {
@@ -301,6 +303,24 @@ unigap_status weighted_sum(void *ctx, const float *sums, const int32_t *counts, 
   return UNIGAP_STATUS_OK;
 }
 }  // namespace
+
+UNIGAP_TEST("cuda/emulated/seq_loss_hook") {
+  Options po;
+  po.shift = 1;
+  Problem p = make_problem(UNIGAP_DTYPE_F16, 5, 300, 2053, po);
+  Outputs cpu;
+  unigap_logprobs_args ha = host_args(p, cpu);
+  std::vector<uint8_t> cpu_grad(p.logits.size(), 0xff);
+  unigap_logprobs_grad hg{p.grad_seq.data(), nullptr, nullptr, cpu_grad.data()};
+  CHECK(unigap_logprobs_forward_backward(&ha, &hg) == UNIGAP_STATUS_OK);
+  Outputs emu;
+  unigap_logprobs_args ea = host_args(p, emu);
+  ea.token_lse = nullptr;
+  std::vector<uint8_t> g(p.logits.size(), 0xff);
+  CHECK(unigap_cuda::seq_loss_emulate(&ea, weighted_sum, &p.grad_seq, g.data()) == UNIGAP_STATUS_OK);
+  compare("emulated seq_loss hook grad", grad_values(p.dt, g.data(), p.N * p.V).data(),
+          grad_values(p.dt, cpu_grad.data(), p.N * p.V).data(), p.N * p.V, grad_rtol(p.dt), 1e-7, __FILE__, __LINE__);
+}
 
 CUDA_TEST("cuda/logprobs/seq_loss_hook") {
   Options po;
