@@ -767,7 +767,10 @@ void perf_row(const char *name, const char *dt, const char *shape, double ms, do
 }
 
 CUDA_TEST("cuda/perf/copy_bandwidth") {
-  if (!harness::g_perf) return;
+  if (!harness::g_perf) {
+    std::printf("  (timing not run: pass --perf)\n");
+    return;
+  }
   const size_t bytes = size_t(2) << 30;
   void *a = nullptr, *b = nullptr;
   CUDA_OK(unigap_cuda_alloc(bytes, &a));
@@ -781,7 +784,10 @@ CUDA_TEST("cuda/perf/copy_bandwidth") {
 }
 
 CUDA_TEST("cuda/perf/logprobs") {
-  if (!harness::g_perf) return;
+  if (!harness::g_perf) {
+    std::printf("  (timing not run: pass --perf)\n");
+    return;
+  }
   const int64_t N = 16384, V = 128256, S = 16;  // 16 sequences of 1024 tokens
   for (unigap_dtype dt : {UNIGAP_DTYPE_BF16, UNIGAP_DTYPE_F32}) {
     const size_t es = dtype_size(dt), bytes = (size_t)(N * V) * es;
