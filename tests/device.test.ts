@@ -174,6 +174,17 @@ describe.skipIf(hasCuda)('DeviceTensor without a usable CUDA device', () => {
       expect((err as Error).message).toMatch(/no usable CUDA device|not compiled in/);
     }
     expect(() => n.cudaAlloc(-1, 0)).toThrow(RangeError);
+    // The kernel entry points re-check their handles behind the facade: a typed error, never a crash.
+    const raw = n as unknown as { cudaLogprobsRun(mode: number, call: object): void };
+    const call = { dtype: 0, nTokens: 1, vocab: 1, nSeq: 1, logits: new Float32Array(1) };
+    let err: unknown;
+    try {
+      raw.cudaLogprobsRun(0, call);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe('ERR_UNIGAP_INVALID_TYPE');
+    expect(() => raw.cudaLogprobsRun(7, call)).toThrow(RangeError);
   });
 });
 
