@@ -24,5 +24,7 @@ it('1,000 calls of every kernel: no RSS or ArrayBuffer growth after warm-up', ()
   // 900 measured iterations x ~20 calls; the workload allocates ~1.3 MB of outputs per iteration.
   expect(after.arrayBuffers - before.arrayBuffers, tail).toBeLessThan(1 << 20);
   expect(after.external - before.external, tail).toBeLessThan(1 << 20);
-  expect(after.rss - before.rss, tail).toBeLessThan(24 << 20);
+  // Under AddressSanitizer (npm run test:sanitize) freed memory sits in ASan's quarantine (256 MB), so
+  // RSS grows by design there; LeakSanitizer covers that build (npm run test:leaks).
+  if (!(process.env.LD_PRELOAD ?? '').includes('asan')) expect(after.rss - before.rss, tail).toBeLessThan(24 << 20);
 });
