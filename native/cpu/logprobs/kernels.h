@@ -48,19 +48,17 @@ constexpr float kExpLo = -104.0f;
 constexpr float kExp2Lo = -150.0f;
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kLn2 = 0.693147180559945309f;
-// 2^f ~ 1 + f (C1 + f (C2 + f (C3 + f (C4 + f C5)))) on [-0.5, 0.5]: a relative-error minimax fit
+// AVX2: 2^f ~ 1 + f (C1 + f (C2 + f (C3 + f (C4 + f C5)))) on [-0.5, 0.5]: a relative-error minimax fit
 // (Lawson iterations on Chebyshev nodes) made for unigap; max relative error 1.9e-7 evaluated in fp32.
 constexpr float kExp2C1 = 0.6931470036506653f;
 constexpr float kExp2C2 = 0.24022242426872253f;
 constexpr float kExp2C3 = 0.05550733581185341f;
 constexpr float kExp2C4 = 0.009671512991189957f;
 constexpr float kExp2C5 = 0.001326472731307149f;
-// The same on [0, 1) (for f = x - floor(x)); p(0) = 1 exactly; max relative error 1.6e-7 in fp32.
-constexpr float kExp2F1 = 0.6931512951850891f;
-constexpr float kExp2F2 = 0.24016444385051727f;
-constexpr float kExp2F3 = 0.05579991266131401f;
-constexpr float kExp2F4 = 0.009017028845846653f;
-constexpr float kExp2F5 = 0.001867130515165627f;
+// 2^r ~ 1 + r (T1 + r (T2 + r T3)) on [0, 1/16] (same kind of fit), for the AVX-512 table exp2.
+constexpr float kExp2T1 = 0.693147599697113f;
+constexpr float kExp2T2 = 0.2401842474937439f;
+constexpr float kExp2T3 = 0.05666990205645561f;
 
 }  // namespace logprobs
 }  // namespace unigap

@@ -35,9 +35,10 @@
  * avx512, see common.h) picks the kernels; every tier agrees with the scalar one to fp32 rounding.
  *
  * Accuracy (implementation notes). The scalar tier uses libm expf in natural units. The AVX2 and
- * AVX-512 tiers work in base 2 (x = fl(z * log2(e) / tau), exp(u) = 2^x) with a degree-5 polynomial
- * for 2^f (max relative error below 2e-7), so their lse / logp differ from the scalar tier by a few
- * fp32 ulps of |lse|. logp is formed as (x_y - m) - log(s), so a row whose label is its unique
+ * AVX-512 tiers work in base 2 (x = fl(z * log2(e) / tau), exp(u) = 2^x): AVX2 with a degree-5
+ * polynomial for 2^f, AVX-512 with a 16-entry table of 2^(j/16) and a degree-3 polynomial (max
+ * relative error of either below 2e-7), so their lse / logp differ from the scalar tier by a few fp32
+ * ulps of |lse|. logp is formed as (x_y - m) - log(s), so a row whose label is its unique
  * maximum with the rest at -inf (e.g. V = 1) gives logp = 0 exactly. The label column of the gradient
  * is g / tau * -expm1(logp). Per-sequence sums (seq_sum, seq_logit_sum) are accumulated in double.
  * An out-of-place gradient of 64 MiB or more is written with non-temporal stores on AVX-512 (it
