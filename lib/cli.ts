@@ -119,7 +119,8 @@ function summary(r: WorldJobResult): string {
     formatRoundTable(rounds),
     '',
     `baseline → final: generation ${f(first.external?.generationAccuracy)} → ${f(last.external?.generationAccuracy)}, ` +
-      `understanding ${f(first.external?.understandingAccuracy)} → ${f(last.external?.understandingAccuracy)}, ` +
+      `understanding (own samples) ${f(first.external?.understandingAccuracy)} → ${f(last.external?.understandingAccuracy)}, ` +
+      `understanding (fixed probe set) ${f(first.fixedProbe?.understandingAccuracy)} → ${f(last.fixedProbe?.understandingAccuracy)}, ` +
       `Nonunified ${f(first.nonunified)} → ${f(last.nonunified)}`,
   ];
   const t = r.report.test;
@@ -248,6 +249,7 @@ export function buildProgram(): Command {
         strategy,
         `${f(a.external?.generationAccuracy)} → ${f(b.external?.generationAccuracy)}`,
         `${f(a.external?.understandingAccuracy)} → ${f(b.external?.understandingAccuracy)}`,
+        `${f(a.fixedProbe?.understandingAccuracy)} → ${f(b.fixedProbe?.understandingAccuracy)}`,
         `${f(a.nonunified)} → ${f(b.nonunified)}`,
         `${f(a.probe?.generationAccuracy)} → ${f(b.probe?.generationAccuracy)}`,
         r.result.guardEvents.length ? `tripped r${r.result.guardEvents[0].round}` : 'none',
@@ -256,7 +258,7 @@ export function buildProgram(): Command {
     }
     writeFileSync(join(out, 'compare.json'), JSON.stringify({ seed: o.seed, entries }, null, 2) + '\n');
     writeFileSync(join(out, 'compare.html'), renderCompareHtml(o.seed, entries));
-    const head = ['strategy', 'gen acc', 'und acc', 'nonunified', 'probe gen', 'guard'];
+    const head = ['strategy', 'gen acc', 'und acc (own)', 'und fixed', 'nonunified', 'probe gen', 'guard'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i])).join('  ');
     console.log(['', line(head), ...rows.map(line), '', `report: ${join(out, 'compare.html')}`].join('\n'));

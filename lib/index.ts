@@ -88,6 +88,9 @@ export type {
   RunResult,
   JudgedSample,
   PromptSamples,
+  GuardUnderstanding,
+  LabelledPair,
+  FixedProbeItem,
 } from './loop/types.js';
 export { runSelfImprovement } from './loop/run.js';
 export { DEFAULT_LOOP_CONFIG, resolveConfig as resolveLoopConfig } from './loop/config.js';

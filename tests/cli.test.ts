@@ -51,7 +51,8 @@ describe('unigap run', () => {
     const out = join(work, 'run2');
     const r = unigap('run', '--rounds', '2', '--seed', '3', '--out', out, ...small);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/round\s+gen acc\s+und acc\s+nonunified\s+weak gen\s+weak und\s+false pos/);
+    expect(r.stdout).toMatch(/round\s+gen acc\s+und acc\s+und fixed\s+nonunified\s+weak gen\s+weak und\s+false pos/);
+    expect(r.stdout).toMatch(/understanding \(fixed probe set\) \d+\.\d% → \d+\.\d%/);
     expect(r.stdout).toMatch(/baseline → final: generation/);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     expect(report.config.strategy).toBe('clo');
@@ -63,7 +64,11 @@ describe('unigap run', () => {
       expect(m.external.generationAccuracy.total).toBe(60 * 4);
       expect(m.nonunified.value).toBeGreaterThanOrEqual(0);
       expect(m.probe.generationAccuracy.total).toBeGreaterThan(0);
+      // The fixed probe set: round-0 samples of the 30 probe prompts plus 16 constructed pairs each.
+      expect(m.fixedProbe.items).toEqual({ model: 30 * 4, supplied: 30 * 16 });
+      expect(m.fixedProbe.understandingAccuracy.total).toBe(30 * 20);
     }
+    expect(existsSync(join(out, 'fixed-probe.json'))).toBe(true);
     expect(report.samples.before).toHaveLength(5);
     expect(report.test.before.samples).toBe(30 * 8);
     expect(report.test.after.generationAccuracy).toBeGreaterThanOrEqual(0);

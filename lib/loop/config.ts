@@ -5,10 +5,11 @@
 import { InvalidTypeError, InvalidValueError } from '../errors.js';
 import { checkOptions, requireBoolean, requireEnum, requireInt, requireNumber } from '../validate.js';
 import { DEFAULT_JUDGE_QUESTION } from './types.js';
-import type { LoopConfig, Pairing, Strategy } from './types.js';
+import type { GuardUnderstanding, LoopConfig, Pairing, Strategy } from './types.js';
 
 export const STRATEGIES: readonly Strategy[] = ['sft', 'dpo', 'c-sft', 'c-dpo', 'clo'];
 export const PAIRINGS: readonly Pairing[] = ['best-worst', 'all'];
+export const GUARD_UNDERSTANDING: readonly GuardUnderstanding[] = ['fixed', 'own'];
 
 /** Strategies whose loss is DPO (they need N >= 2 samples per prompt to form pairs). */
 export function isDpoStrategy(s: Strategy): boolean {
@@ -18,6 +19,9 @@ export function isDpoStrategy(s: Strategy): boolean {
 /**
  * The defaults. β, learning rate and batch size are not published (paper.md); these suit the small
  * models of the tests and the embedded world. `guard` defaults to whether an external judge is given.
+ * The guard watches probe generation accuracy, understanding accuracy on the fixed labelled probe set
+ * (`guardUnderstanding: 'fixed'`) and train-split generation accuracy (`guardTrainGeneration: true`);
+ * see lib/loop/guard.ts.
  */
 export const DEFAULT_LOOP_CONFIG: Readonly<Omit<LoopConfig, 'guard'>> = Object.freeze({
   strategy: 'sft',
@@ -41,6 +45,8 @@ export const DEFAULT_LOOP_CONFIG: Readonly<Omit<LoopConfig, 'guard'>> = Object.f
   guardZ: 1.645,
   acceptThreshold: null,
   probeSamples: null,
+  guardUnderstanding: 'fixed',
+  guardTrainGeneration: true,
 });
 
 export const LOOP_CONFIG_KEYS: readonly (keyof LoopConfig)[] = [
@@ -90,6 +96,8 @@ export function resolveConfig(partial: Partial<LoopConfig> | undefined, hasJudge
   requireNumber(FN, f('guardZ'), c.guardZ, { min: 0 });
   if (c.acceptThreshold !== null) unit(f('acceptThreshold'), c.acceptThreshold);
   if (c.probeSamples !== null) requireInt(FN, f('probeSamples'), c.probeSamples, 1, 1_000_000);
+  requireEnum(FN, f('guardUnderstanding'), c.guardUnderstanding, GUARD_UNDERSTANDING);
+  requireBoolean(FN, f('guardTrainGeneration'), c.guardTrainGeneration);
   return c;
 }
 

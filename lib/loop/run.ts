@@ -6,7 +6,14 @@
  * starts from. Each round r >= 1 then: builds the round's training data (lib/loop/curriculum.ts), trains
  * (lib/loop/train.ts: SFT or DPO through unigap's kernels), re-samples and re-judges every training prompt
  * with the new weights (the round's metrics and the next round's fresh samples), evaluates the probe
- * set, runs the co-degradation guard and commits the round to the run directory.
+ * set and the fixed labelled probe set, runs the co-degradation guard and commits the round to the run
+ * directory.
+ *
+ * The fixed probe set (with an external judge): at round 0 the base model's probe samples (the training
+ * samples when there are no probe prompts) are labelled once by the external judge and, with any
+ * user-supplied `probeSet` pairs, frozen and stored in the run directory. Every round the model
+ * self-judges that same set: understanding accuracy that only the judge can move (own-sample
+ * understanding accuracy also moves when the images change).
  *
  * All randomness comes from seeds derived from (config.seed, round, purpose): a resumed run ends exactly
  * where an uninterrupted one does.
@@ -17,12 +24,14 @@ import { checkImages, checkJudge, checkJudgment, checkModel, checkVerdict } from
 import { resolveConfig } from './config.js';
 import { initPool, roundData, type PoolState } from './curriculum.js';
 import { guardCheck, type GuardObservation } from './guard.js';
-import { acceptRate, externalMetrics, nonunifiedScore } from './metrics.js';
+import { acceptRate, externalMetrics, nonunifiedScore, rate } from './metrics.js';
 import { deriveSeed } from './rng.js';
-import { RunDir, promptsDigest, type BestRound, type LoopState, type RunIdentity } from './state.js';
+import { RunDir, probeSetDigest, promptsDigest, type BestRound, type LoopState, type RunIdentity } from './state.js';
 import { trainRound, type TrainStats } from './train.js';
 import type {
   ExternalJudge,
+  FixedProbeItem,
+  LabelledPair,
   LoopConfig,
   LoopEvent,
   ModelState,
@@ -40,6 +49,7 @@ export const RUN_OPTION_KEYS = [
   'judge',
   'trainPrompts',
   'probePrompts',
+  'probeSet',
   'config',
   'runDir',
   'resume',
@@ -60,6 +70,24 @@ function checkPrompts(name: string, prompts: unknown, allowEmpty: boolean): Prom
   return prompts;
 }
 
+function checkProbeSet(pairs: unknown, vocabSize: number): LabelledPair[] {
+  if (pairs === undefined) return [];
+  if (!Array.isArray(pairs))
+    throw new InvalidTypeError(`${FN}: probeSet must be an array of {prompt, image, label}, got ${describe(pairs)}`);
+  pairs.forEach((it: LabelledPair, i) => {
+    const p = it?.prompt;
+    if (!p || typeof p.id !== 'string' || typeof p.text !== 'string' || typeof p.category !== 'string')
+      throw new InvalidTypeError(`${FN}: probeSet[${i}].prompt must be {id, text, category} strings`);
+    if (!it.image || !(it.image.tokens instanceof Int32Array))
+      throw new InvalidTypeError(`${FN}: probeSet[${i}].image.tokens must be an Int32Array`);
+    if (it.image.tokens.some((t) => t < 0 || t >= vocabSize))
+      throw new InvalidValueError(`${FN}: probeSet[${i}].image.tokens has a token outside [0, ${vocabSize})`);
+    if (typeof it.label !== 'boolean')
+      throw new InvalidTypeError(`${FN}: probeSet[${i}].label must be a boolean, got ${describe(it.label)}`);
+  });
+  return pairs;
+}
+
 /** Everything the round functions share. */
 interface Ctx {
   model: UnifiedModel;
@@ -67,7 +95,52 @@ interface Ctx {
   config: LoopConfig;
   train: Prompt[];
   probe: Prompt[];
+  /** User-supplied labelled pairs for the fixed probe set. */
+  probeSet: LabelledPair[];
   emit: (e: LoopEvent) => void;
+}
+
+/** Round 0: freeze the fixed probe set from the base model's samples (labelled once) plus the supplied pairs. */
+function buildFixedProbe(ctx: Ctx, base: PromptSamples[]): FixedProbeItem[] {
+  const items: FixedProbeItem[] = [];
+  for (const { prompt, samples } of base)
+    for (const s of samples) items.push({ prompt, image: s.image, label: s.external === true, source: 'model' });
+  for (const it of ctx.probeSet)
+    items.push({ prompt: it.prompt, image: it.image, label: it.label, source: 'supplied' });
+  return items;
+}
+
+/** The current model's self-judgment accuracy on the fixed probe set. */
+async function judgeFixedProbe(
+  ctx: Ctx,
+  items: readonly FixedProbeItem[],
+): Promise<NonNullable<RoundMetrics['fixedProbe']>> {
+  const { model, config } = ctx;
+  let right = 0;
+  let neg = 0;
+  let fp = 0;
+  let pos = 0;
+  let fn = 0;
+  for (const it of items) {
+    const question = config.question.split('{prompt}').join(it.prompt.text);
+    const j = checkJudgment(await model.judge(it.prompt, it.image, question), it.prompt);
+    const accept = config.acceptThreshold === null ? j.accept : j.pYes >= config.acceptThreshold;
+    if (accept === it.label) right++;
+    if (it.label) {
+      pos++;
+      if (!accept) fn++;
+    } else {
+      neg++;
+      if (accept) fp++;
+    }
+  }
+  const model_ = items.filter((it) => it.source === 'model').length;
+  return {
+    understandingAccuracy: rate(right, items.length),
+    falsePositiveRate: rate(fp, neg),
+    falseNegativeRate: rate(fn, pos),
+    items: { model: model_, supplied: items.length - model_ },
+  };
 }
 
 /** Sample n images per prompt with the current weights, self-judge them and (with a judge) verify them. */
@@ -114,6 +187,7 @@ function roundMetrics(
   probe: PromptSamples[] | null,
   stats: TrainStats,
   pool: PoolState,
+  fixed: RoundMetrics['fixedProbe'] | null,
 ): RoundMetrics {
   const { config } = ctx;
   const m: RoundMetrics = {
@@ -139,26 +213,47 @@ function roundMetrics(
       nonunified: { value: nu.value, count: nu.count, total: nu.total },
     };
   }
+  if (fixed) m.fixedProbe = fixed;
   return m;
 }
 
-/** The guard's view of a round: the probe set when there is one, else the training samples. */
-function observe(round: number, m: RoundMetrics): GuardObservation | null {
-  if (m.probe)
-    return {
+/**
+ * The guard's view of a round (lib/loop/guard.ts): probe generation accuracy (training samples when there
+ * is no probe set), understanding accuracy on the fixed labelled probe set ('own': on the own samples),
+ * and with config.guardTrainGeneration the training prompts' generation accuracy and unification.
+ */
+function observe(config: LoopConfig, round: number, m: RoundMetrics): GuardObservation | null {
+  const own = m.probe ?? m.external;
+  if (!own) return null;
+  const fixed = config.guardUnderstanding === 'fixed' && m.fixedProbe !== undefined;
+  const understandingAccuracy = fixed ? m.fixedProbe!.understandingAccuracy : own.understandingAccuracy;
+  const where = m.probe ? 'probe' : 'train-split';
+  const labels = {
+    generation: `${where} generation accuracy`,
+    understanding: fixed ? 'fixed-set understanding accuracy' : `${where} own-sample understanding accuracy`,
+    trainGeneration: 'train-split generation accuracy',
+  };
+  if (m.probe) {
+    const o: GuardObservation = {
       round,
       generationAccuracy: m.probe.generationAccuracy,
-      understandingAccuracy: m.probe.understandingAccuracy,
+      understandingAccuracy,
       unification: 1 - m.probe.nonunified.value,
+      labels,
     };
-  if (m.external)
-    return {
-      round,
-      generationAccuracy: m.external.generationAccuracy,
-      understandingAccuracy: m.external.understandingAccuracy,
-      unification: 1 - m.nonunified.value,
-    };
-  return null;
+    if (config.guardTrainGeneration && m.external) {
+      o.trainGenerationAccuracy = m.external.generationAccuracy;
+      o.trainUnification = 1 - m.nonunified.value;
+    }
+    return o;
+  }
+  return {
+    round,
+    generationAccuracy: m.external!.generationAccuracy,
+    understandingAccuracy,
+    unification: 1 - m.nonunified.value,
+    labels,
+  };
 }
 
 const OPT_PREFIX = 'optimizer/';
@@ -222,7 +317,10 @@ export async function runSelfImprovement(options: RunOptions): Promise<RunResult
     throw new InvalidTypeError(`${FN}: runDir must be a string, got ${describe(o.runDir)}`);
   if (o.resume && !o.runDir) throw new InvalidValueError(`${FN}: resume needs runDir`);
   const config = resolveConfig(o.config, judge !== undefined);
-  const ctx: Ctx = { model, judge, config, train, probe, emit: (e) => o.onEvent?.(e) };
+  const probeSet = checkProbeSet(o.probeSet, model.vocabSize);
+  if (probeSet.length && !judge)
+    throw new InvalidValueError(`${FN}: probeSet needs an external judge (options.judge): it is evaluation only`);
+  const ctx: Ctx = { model, judge, config, train, probe, probeSet, emit: (e) => o.onEvent?.(e) };
   const probeN = config.probeSamples ?? config.samplesPerPrompt;
   const useProbe = judge !== undefined && probe.length > 0;
 
@@ -232,6 +330,7 @@ export async function runSelfImprovement(options: RunOptions): Promise<RunResult
     judge: judge ? String(judge.name) : null,
     trainPrompts: promptsDigest(train),
     probePrompts: promptsDigest(probe),
+    probeSet: probeSet.length ? probeSetDigest(probeSet) : null,
   };
   const dir = o.runDir ? new RunDir(o.runDir) : null;
   const unlock = dir ? await dir.lock() : () => {};
@@ -287,9 +386,11 @@ async function runLocked(
     const evalSamples = await sampleAndJudge(ctx, train, config.samplesPerPrompt, 0, 'sample', true);
     const probeSamples = useProbe ? await sampleAndJudge(ctx, probe, probeN, 0, 'probe', false) : null;
     const pool = initPool(config, evalSamples);
-    const m = roundMetrics(ctx, 0, evalSamples, probeSamples, NO_TRAINING, pool);
+    const fixedProbe = ctx.judge ? buildFixedProbe(ctx, probeSamples ?? evalSamples) : null;
+    const fixed = fixedProbe ? await judgeFixedProbe(ctx, fixedProbe) : null;
+    const m = roundMetrics(ctx, 0, evalSamples, probeSamples, NO_TRAINING, pool, fixed);
     let best: BestRound | null = null;
-    const obs = observe(0, m);
+    const obs = observe(config, 0, m);
     if (config.guard && obs) {
       best = guardCheck(null, obs, config.guardTolerance, config.guardZ).best;
       m.guard = { tripped: false };
@@ -297,7 +398,7 @@ async function runLocked(
     const weights = checkpointOf(model);
     if (best) noteBest(null, best, () => weights);
     metrics.push(m);
-    state = { round: 0, pool, evalSamples, best, guardEvents: [], stoppedEarly: false };
+    state = { round: 0, pool, evalSamples, fixedProbe, best, guardEvents: [], stoppedEarly: false };
     await commit(state, 0, weights);
     ctx.emit({ type: 'round-end', round: 0, metrics: m });
   }
@@ -308,11 +409,12 @@ async function runLocked(
     const stats = await trainRound(model, rd.data, config, round, ctx.emit);
     const evalSamples = await sampleAndJudge(ctx, train, config.samplesPerPrompt, round, 'sample', true);
     const probeSamples = useProbe ? await sampleAndJudge(ctx, probe, probeN, round, 'probe', false) : null;
-    const m = roundMetrics(ctx, round, evalSamples, probeSamples, stats, rd.pool);
+    const fixed = state.fixedProbe ? await judgeFixedProbe(ctx, state.fixedProbe) : null;
+    const m = roundMetrics(ctx, round, evalSamples, probeSamples, stats, rd.pool, fixed);
     const next: LoopState = { ...state, round, pool: rd.pool, evalSamples };
     let weights: ModelState | null = checkpointOf(model);
     let checkpointRound = round;
-    const obs = observe(round, m);
+    const obs = observe(config, round, m);
     if (config.guard && obs) {
       const d = guardCheck(state.best, obs, config.guardTolerance, config.guardZ);
       m.guard = d.tripped ? { tripped: true, reason: d.reason } : { tripped: false };

@@ -6,6 +6,7 @@
  *   pool-<round>.json           the prompt-pool state and the round's evaluation samples (sealed)
  *   checkpoints/round-<r>.bin   weights, float32 little-endian, tensors back to back
  *   checkpoints/round-<r>.json  the index: names, offsets, lengths, sha256 of the .bin (sealed)
+ *   fixed-probe.json            the fixed labelled probe set built at round 0 (sealed; written once)
  *   state.json                  the commit record: last finished round and the sha256 of every file above
  *
  * Every file is written atomically (temp file, fsync, rename, fsync of the directory), and state.json is
@@ -22,7 +23,7 @@ import { join } from 'node:path';
 import type { PoolState } from './curriculum.js';
 import { InvalidValueError } from '../errors.js';
 import { ConfigMismatchError, CorruptStateError } from './errors.js';
-import type { LoopConfig, ModelState, Prompt, PromptSamples, RoundMetrics } from './types.js';
+import type { FixedProbeItem, LoopConfig, ModelState, Prompt, PromptSamples, RoundMetrics } from './types.js';
 
 export const RUN_FORMAT = 'unigap-run/1';
 
@@ -170,18 +171,75 @@ export interface RunIdentity {
   /** sha256 over the prompts' (id, text, category). */
   trainPrompts: string;
   probePrompts: string;
+  /** sha256 over RunOptions.probeSet (prompts, tokens, labels), or null without one. */
+  probeSet: string | null;
 }
 
 export function promptsDigest(prompts: readonly Prompt[]): string {
   return sha256(JSON.stringify(prompts.map((p) => [p.id, p.text, p.category])));
 }
 
-/** The guard's record of the best round (highest mean external probe accuracy). */
+/** The guard's record of the best round (highest sum of the watched external accuracies). */
 export interface BestRound {
   round: number;
   generationAccuracy: number;
   understandingAccuracy: number;
   unification: number;
+  /** When the guard watches the training prompts too (config.guardTrainGeneration). */
+  trainGenerationAccuracy?: number;
+  trainUnification?: number;
+}
+
+// --- the fixed probe set ---
+
+interface SavedFixedItem {
+  prompt: Prompt;
+  tokens: number[];
+  payload?: unknown;
+  label: boolean;
+  source: FixedProbeItem['source'];
+}
+
+export function encodeFixedProbe(items: readonly FixedProbeItem[]): SavedFixedItem[] {
+  return items.map((it) => {
+    const o: SavedFixedItem = {
+      prompt: { id: it.prompt.id, text: it.prompt.text, category: it.prompt.category },
+      tokens: Array.from(it.image.tokens),
+      label: it.label,
+      source: it.source,
+    };
+    if (it.image.payload !== undefined) o.payload = encodeValue(it.image.payload);
+    return o;
+  });
+}
+
+export function decodeFixedProbe(path: string, saved: unknown): FixedProbeItem[] {
+  if (!Array.isArray(saved)) throw new CorruptStateError(path, 'fixed probe set is not a list');
+  return saved.map((o: SavedFixedItem, i) => {
+    if (
+      !o ||
+      !o.prompt ||
+      typeof o.prompt.id !== 'string' ||
+      !Array.isArray(o.tokens) ||
+      typeof o.label !== 'boolean' ||
+      (o.source !== 'model' && o.source !== 'supplied')
+    )
+      throw new CorruptStateError(path, `fixed probe item ${i} is malformed`);
+    const image: FixedProbeItem['image'] = { tokens: Int32Array.from(o.tokens) };
+    if (o.payload !== undefined) image.payload = decodeValue(o.payload);
+    return { prompt: o.prompt, image, label: o.label, source: o.source };
+  });
+}
+
+/** Digest of user-supplied labelled pairs (part of the run identity). */
+export function probeSetDigest(
+  items: readonly { prompt: Prompt; image: { tokens: Int32Array }; label: boolean }[],
+): string {
+  return sha256(
+    JSON.stringify(
+      items.map((it) => [it.prompt.id, it.prompt.text, it.prompt.category, Array.from(it.image.tokens), it.label]),
+    ),
+  );
 }
 
 /** Everything needed to continue after round `round`, besides the weights. */
@@ -190,6 +248,8 @@ export interface LoopState {
   pool: PoolState;
   /** The evaluation samples of every training prompt at the end of `round` (from the current weights). */
   evalSamples: PromptSamples[];
+  /** The fixed labelled probe set (built at round 0; null without an external judge). */
+  fixedProbe: FixedProbeItem[] | null;
   best: BestRound | null;
   guardEvents: { round: number; reason: string; rolledBackTo: number }[];
   stoppedEarly: boolean;
@@ -201,6 +261,7 @@ interface CommitRecord {
   checkpoint: { index: string; sha256: string };
   best: { round: number; index: string; sha256: string } | null;
   pool: { path: string; sha256: string };
+  fixedProbe: { path: string; sha256: string } | null;
   metrics: { lines: number; sha256: string };
   bestRound: BestRound | null;
   guardEvents: LoopState['guardEvents'];
@@ -239,6 +300,7 @@ const pad = (r: number) => String(r).padStart(4, '0');
 export class RunDir {
   readonly dir: string;
   private checkpointShas = new Map<number, { index: string; sha256: string }>();
+  private fixedProbeRef: { path: string; sha256: string } | null = null;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -412,6 +474,12 @@ export class RunDir {
     };
     const poolText = seal(pool);
     await atomicWrite(this.p(poolPath), poolText);
+    if (state.fixedProbe && !this.fixedProbeRef) {
+      // Written once (the set never changes); later commits refer to the same file.
+      const text = seal(encodeFixedProbe(state.fixedProbe));
+      await atomicWrite(this.p('fixed-probe.json'), text);
+      this.fixedProbeRef = { path: 'fixed-probe.json', sha256: sha256(text) };
+    }
     const lines = metrics.map((m) => JSON.stringify(m) + '\n').join('');
     await atomicWrite(this.p('metrics.jsonl'), lines);
     const rec: CommitRecord = {
@@ -420,6 +488,7 @@ export class RunDir {
       checkpoint: ck,
       best: state.best && best ? { round: state.best.round, ...best } : null,
       pool: { path: poolPath, sha256: sha256(poolText) },
+      fixedProbe: state.fixedProbe ? this.fixedProbeRef : null,
       metrics: { lines: metrics.length, sha256: sha256(lines) },
       bestRound: state.best,
       guardEvents: state.guardEvents,
@@ -472,6 +541,15 @@ export class RunDir {
     if (committed.length !== rec.metrics.lines || sha256(text) !== rec.metrics.sha256)
       throw new CorruptStateError(mpath, `metrics.jsonl does not hold the ${rec.metrics.lines} committed rounds`);
     const metrics = committed.map((l) => JSON.parse(l) as RoundMetrics);
+    let fixedProbe: FixedProbeItem[] | null = null;
+    if (rec.fixedProbe) {
+      const fpath = this.p(rec.fixedProbe.path);
+      const ftext = await readText(fpath, 'fixed probe set');
+      if (sha256(ftext) !== rec.fixedProbe.sha256)
+        throw new CorruptStateError(fpath, 'fixed probe set does not match state.json');
+      fixedProbe = decodeFixedProbe(fpath, unseal<unknown>(fpath, ftext));
+      this.fixedProbeRef = rec.fixedProbe;
+    }
     const weights = await this.readCheckpoint(rec.checkpoint);
     this.checkpointShas.set(rec.round, rec.checkpoint);
     if (rec.best) this.checkpointShas.set(rec.best.round, { index: rec.best.index, sha256: rec.best.sha256 });
@@ -487,6 +565,7 @@ export class RunDir {
           active: pool.active,
         },
         evalSamples: decodeSamples(ppath, pool.evalSamples, prompts),
+        fixedProbe,
         best: rec.bestRound,
         guardEvents: rec.guardEvents,
         stoppedEarly: rec.stoppedEarly,

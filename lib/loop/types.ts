@@ -141,6 +141,36 @@ export interface LoopConfig {
   acceptThreshold: number | null;
   /** Images per probe prompt (null: samplesPerPrompt). Default null. */
   probeSamples: number | null;
+  /**
+   * Guard: which understanding accuracy it watches. 'fixed' (default): the self-judgment's accuracy on the
+   * fixed labelled probe set built at round 0 (`RoundMetrics.fixedProbe`), which does not move when only
+   * the model's images change. 'own': the older signal, agreement with the external judge on the model's
+   * own fresh probe samples; it is confounded by generation (as generation improves, its errors become
+   * subtler near misses and own-sample understanding accuracy falls with a frozen judge too).
+   */
+  guardUnderstanding: GuardUnderstanding;
+  /**
+   * Guard: also watch external generation accuracy on the training prompts' fresh samples (and count a
+   * rise of unification on them). Not a held-out evaluation (the loop trains on those prompts), but it
+   * catches corrupted training when a small model's probe accuracy is at its floor and cannot fall.
+   * Default true.
+   */
+  guardTrainGeneration: boolean;
+}
+
+export type GuardUnderstanding = 'fixed' | 'own';
+
+/** A labelled (prompt, image) pair of the fixed probe set: the external verdict is known and fixed. */
+export interface LabelledPair {
+  prompt: Prompt;
+  image: GeneratedImage;
+  /** true: the image satisfies the prompt. */
+  label: boolean;
+}
+
+/** One item of the fixed probe set; `source` says whether the round-0 model drew it or the user supplied it. */
+export interface FixedProbeItem extends LabelledPair {
+  source: 'model' | 'supplied';
 }
 
 export type Pairing = 'best-worst' | 'all';
@@ -165,7 +195,26 @@ export interface RoundMetrics {
     falsePositiveRate: Rate;
     blame: { weakGeneration: Rate; weakUnderstanding: Rate };
   };
+  /**
+   * Fresh samples of the held-out probe prompts. `understandingAccuracy` here (like
+   * `external.understandingAccuracy`) is OWN-SAMPLE understanding accuracy: agreement with the external
+   * judge on this round's own images, so it moves with generation as well as with the judge.
+   */
   probe?: { generationAccuracy: Rate; understandingAccuracy: Rate; nonunified: Rate };
+  /**
+   * External understanding accuracy on the FIXED labelled probe set (built once at round 0 and stored in
+   * the run directory: the round-0 model's samples of the probe prompts, each labelled once by the
+   * external judge, plus `RunOptions.probeSet`): the same (prompt, image) pairs every round, so only the
+   * judge moves it. Present with an external judge. Rates over the items: accuracy, accepted among
+   * label-false items, rejected among label-true items.
+   */
+  fixedProbe?: {
+    understandingAccuracy: Rate;
+    falsePositiveRate: Rate;
+    falseNegativeRate: Rate;
+    /** Items drawn by the round-0 model and items supplied in RunOptions.probeSet. */
+    items: { model: number; supplied: number };
+  };
   train: { sftExamples: number; dpoPairs: number; meanLoss: number; trainingPrompts: number; discardPool: number };
   guard?: { tripped: boolean; reason?: string };
 }
@@ -184,6 +233,12 @@ export interface RunOptions {
   trainPrompts: Prompt[];
   /** Held-out probe prompts, judged externally every round for the co-degradation guard. */
   probePrompts?: Prompt[];
+  /**
+   * Optional labelled (prompt, image) pairs added to the fixed probe set (e.g. constructed matching scenes
+   * and near misses, balancing the round-0 samples, which are mostly wrong for a weak model). Needs an
+   * external judge (the set is only evaluated when there is one). Part of the run's identity.
+   */
+  probeSet?: LabelledPair[];
   config?: Partial<LoopConfig>;
   /** Run directory (config, metrics JSONL, pool state, checkpoints; atomic writes). */
   runDir?: string;

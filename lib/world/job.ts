@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import * as facade from '../index.js';
-import type { LoopConfig, LoopEvent, Prompt, RunOptions, RunResult, Strategy } from '../loop/types.js';
+import type { LabelledPair, LoopConfig, LoopEvent, Prompt, RunOptions, RunResult, Strategy } from '../loop/types.js';
 import type { WorldModel } from './model.js';
 import {
   DEFAULT_PRETRAIN_CONFIG,
@@ -20,6 +20,8 @@ import {
 } from './pretrain.js';
 import { CATEGORIES, worldSplits } from './prompts.js';
 import { renderReportHtml, type SampleRow, type WorldReport } from './report.js';
+import { sampleNearMiss, sampleScene } from './sampler.js';
+import { makeRng, sceneToTokens } from './scene.js';
 import { SceneValidator } from './validator.js';
 
 export const WORLD_STRATEGIES: readonly Strategy[] = ['sft', 'dpo', 'c-sft', 'c-dpo', 'clo'];
@@ -110,6 +112,29 @@ function sampleRows(model: WorldModel, prompts: Prompt[], validator: SceneValida
   });
 }
 
+/** Constructed labelled pairs per probe prompt for the loop's fixed probe set (see `labelledPairs`). */
+export const WORLD_PROBE_SET_PER_PROMPT = 16;
+
+/**
+ * Labelled (prompt, image) pairs: per prompt, half scenes that satisfy it and half near misses (one
+ * constraint broken), fresh scenes from a fixed seed, each labelled by the exact validator. Added to the
+ * loop's fixed probe set (RunOptions.probeSet) to balance the round-0 model samples, which are mostly
+ * wrong on the held-out probe prompts.
+ */
+export function labelledPairs(prompts: readonly Prompt[], perPrompt: number, seed = 0): LabelledPair[] {
+  const validator = new SceneValidator();
+  const rng = makeRng(0x9b0e + seed);
+  const out: LabelledPair[] = [];
+  for (const prompt of prompts) {
+    const cons = validator.constraints(prompt.text);
+    for (let i = 0; i < perPrompt; i++) {
+      const image = { tokens: sceneToTokens(i % 2 === 0 ? sampleScene(cons, rng) : sampleNearMiss(cons, rng)) };
+      out.push({ prompt, image, label: validator.verify(prompt, image) });
+    }
+  }
+  return out;
+}
+
 /** Run the main job. */
 export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
   const run = await loopEntry();
@@ -142,6 +167,7 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
     judge: validator,
     trainPrompts: splits.train,
     probePrompts: splits.probe,
+    probeSet: labelledPairs(splits.probe, WORLD_PROBE_SET_PER_PROMPT),
     config,
     runDir: o.out,
     resume: o.resume ?? false,

@@ -37,12 +37,18 @@ export interface WorldReport {
 
 const pct = (r: { value: number } | undefined) => (r ? `${(100 * r.value).toFixed(1)}%` : '-');
 
-/** The per-round table (plain text, aligned columns). */
+/**
+ * The per-round table (plain text, aligned columns). 'und acc' / 'probe und' are own-sample understanding
+ * accuracy (agreement with the validator on this round's own images: moves with generation too); 'und fixed'
+ * is understanding accuracy on the loop's fixed labelled probe set (same pairs every round: only the judge
+ * moves it; the guard watches it).
+ */
 export function formatRoundTable(rounds: readonly RoundMetrics[]): string {
   const head = [
     'round',
     'gen acc',
     'und acc',
+    'und fixed',
     'nonunified',
     'weak gen',
     'weak und',
@@ -56,6 +62,7 @@ export function formatRoundTable(rounds: readonly RoundMetrics[]): string {
     String(m.round),
     pct(m.external?.generationAccuracy),
     pct(m.external?.understandingAccuracy),
+    pct(m.fixedProbe?.understandingAccuracy),
     pct(m.nonunified),
     pct(m.external?.blame.weakGeneration),
     pct(m.external?.blame.weakUnderstanding),
@@ -153,7 +160,7 @@ export function renderReportHtml(r: WorldReport): string {
     'Training prompts (the model’s own samples)',
     [
       { name: 'generation acc.', color: '#1f6fd1', values: v((m) => m.external?.generationAccuracy) },
-      { name: 'understanding acc.', color: '#2a9d4a', values: v((m) => m.external?.understandingAccuracy) },
+      { name: 'und. acc. (own)', color: '#2a9d4a', values: v((m) => m.external?.understandingAccuracy) },
       { name: 'Nonunified', color: '#d2702a', values: v((m) => m.nonunified) },
       { name: 'false positives', color: '#888', values: v((m) => m.external?.falsePositiveRate), dashed: true },
     ],
@@ -163,7 +170,8 @@ export function renderReportHtml(r: WorldReport): string {
     'Held-out probe prompts',
     [
       { name: 'generation acc.', color: '#1f6fd1', values: v((m) => m.probe?.generationAccuracy) },
-      { name: 'understanding acc.', color: '#2a9d4a', values: v((m) => m.probe?.understandingAccuracy) },
+      { name: 'und. acc. (own)', color: '#2a9d4a', values: v((m) => m.probe?.understandingAccuracy), dashed: true },
+      { name: 'und. acc. (fixed set)', color: '#0b6b2a', values: v((m) => m.fixedProbe?.understandingAccuracy) },
       { name: 'Nonunified', color: '#d2702a', values: v((m) => m.probe?.nonunified) },
     ],
     marks,
@@ -186,15 +194,20 @@ figure{margin:0;text-align:center;font-size:11px}code{background:#f4f4f4;padding
 corrupt ${c.corrupt}, learning rate ${c.learningRate}. ${r.world.splits.train} training prompts, ${r.world.splits.probe} held-out probe prompts.
 Accuracies are judged by the exact external validator (never used for training); the Nonunified score is the share of
 its own samples the model rejects; weak gen / weak und split the self-rejections by whether the validator agrees the
-image is wrong; false positives are the self-accepted samples the validator rejects, over all self-accepted.</p>
+image is wrong; false positives are the self-accepted samples the validator rejects, over all self-accepted.
+"und (own)" is understanding accuracy on the model's own samples of the round: it moves when generation changes
+(better images fail in subtler ways), not only when the judge does. "und (fixed set)" is understanding accuracy on the
+loop's fixed labelled probe set (${r.rounds[0]?.fixedProbe ? `${r.rounds[0].fixedProbe.items.model} round-0 model samples of the probe prompts plus ${r.rounds[0].fixedProbe.items.supplied} constructed matching scenes and near misses` : 'not measured'}),
+the same pairs every round, so only the judge moves it. The guard watches probe and train-split generation accuracy and
+fixed-set understanding accuracy (train-split generation accuracy is not a held-out evaluation: a guard signal only).</p>
 ${guard}
 <div class="charts">${train}${probe}</div>
 <h2>Per round</h2>
-<table><tr><th>round</th><th>gen acc</th><th>und acc</th><th>Nonunified</th><th>weak gen</th><th>weak und</th><th>false pos</th><th>probe gen</th><th>probe und</th><th>probe NU</th><th>train n</th><th>guard</th></tr>
+<table><tr><th>round</th><th>gen acc</th><th>und (own)</th><th>und (fixed set)</th><th>fixed FP</th><th>fixed FN</th><th>Nonunified</th><th>weak gen</th><th>weak und</th><th>false pos</th><th>probe gen</th><th>probe und (own)</th><th>probe NU</th><th>train n</th><th>guard</th></tr>
 ${rounds
   .map(
     (m) =>
-      `<tr><td>${m.round}</td><td>${pct(m.external?.generationAccuracy)}</td><td>${pct(m.external?.understandingAccuracy)}</td><td>${pct(m.nonunified)}</td><td>${pct(m.external?.blame.weakGeneration)}</td><td>${pct(m.external?.blame.weakUnderstanding)}</td><td>${pct(m.external?.falsePositiveRate)}</td><td>${pct(m.probe?.generationAccuracy)}</td><td>${pct(m.probe?.understandingAccuracy)}</td><td>${pct(m.probe?.nonunified)}</td><td>${m.train.sftExamples + m.train.dpoPairs}</td><td>${m.guard?.tripped ? 'TRIPPED' : m.guard ? 'ok' : '-'}</td></tr>`,
+      `<tr><td>${m.round}</td><td>${pct(m.external?.generationAccuracy)}</td><td>${pct(m.external?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.falsePositiveRate)}</td><td>${pct(m.fixedProbe?.falseNegativeRate)}</td><td>${pct(m.nonunified)}</td><td>${pct(m.external?.blame.weakGeneration)}</td><td>${pct(m.external?.blame.weakUnderstanding)}</td><td>${pct(m.external?.falsePositiveRate)}</td><td>${pct(m.probe?.generationAccuracy)}</td><td>${pct(m.probe?.understandingAccuracy)}</td><td>${pct(m.probe?.nonunified)}</td><td>${m.train.sftExamples + m.train.dpoPairs}</td><td>${m.guard?.tripped ? 'TRIPPED' : m.guard ? 'ok' : '-'}</td></tr>`,
   )
   .join('\n')}
 </table>
@@ -257,7 +270,8 @@ export function renderCompareHtml(seed: number, entries: CompareEntry[]): string
 <p>Every strategy from the same pretrained model and seed. Each strategy's full report is in its own directory.</p>
 <div class="charts">
 ${chart('Generation accuracy (train)', (m) => m.external?.generationAccuracy)}
-${chart('Understanding accuracy (train)', (m) => m.external?.understandingAccuracy)}
+${chart('Understanding accuracy (train, own samples)', (m) => m.external?.understandingAccuracy)}
+${chart('Understanding accuracy (fixed probe set)', (m) => m.fixedProbe?.understandingAccuracy)}
 ${chart('Nonunified score (train)', (m) => m.nonunified)}
 ${chart('Generation accuracy (probe)', (m) => m.probe?.generationAccuracy)}
 </div>

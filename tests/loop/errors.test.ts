@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { InvalidValueError, UnknownOptionError } from '../../lib/errors.js';
+import { InvalidTypeError, InvalidValueError, UnknownOptionError } from '../../lib/errors.js';
 import { AdapterError } from '../../lib/loop/errors.js';
 import { runSelfImprovement } from '../../lib/loop/run.js';
 import type { LoopConfig, RunOptions, UnifiedModel } from '../../lib/loop/types.js';
@@ -33,6 +33,12 @@ describe('bad options: typed errors naming the problem', () => {
     [{ cloThreshold: 1.5 }, InvalidValueError, /config\.cloThreshold must be in \[0, 1\], got 1\.5/],
     [{ corrupt: -0.1 }, InvalidValueError, /config\.corrupt must be in \[0, 1\]/],
     [{ acceptThreshold: 2 }, InvalidValueError, /config\.acceptThreshold must be in \[0, 1\]/],
+    [
+      { guardUnderstanding: 'fix' },
+      InvalidValueError,
+      /config\.guardUnderstanding must be one of 'fixed', 'own'.*did you mean 'fixed'/,
+    ],
+    [{ guardTrainGeneration: 1 }, InvalidTypeError, /config\.guardTrainGeneration must be a boolean/],
     [{ guardTolerance: Number.NaN }, InvalidValueError, /config\.guardTolerance must be in \[0, 1\], got NaN/],
     [{ rounds: 1.5 }, InvalidValueError, /config\.rounds must be an integer/],
     [{ temperature: 0 }, InvalidValueError, /config\.temperature must be > 0/],

@@ -102,14 +102,20 @@ describe('co-degradation guard', () => {
     expect(r.stoppedEarly).toBe(true);
     expect(r.guardEvents.length).toBe(1);
     const g = r.guardEvents[0];
-    expect(g.reason).toMatch(/^co-degradation at round \d+: unification rose .* while generation accuracy fell/);
+    // The guard now also watches the training prompts (train-split unification and generation accuracy)
+    // and understanding on the fixed probe set, so the first trip may name any of them.
+    expect(g.reason).toMatch(
+      /^co-degradation at round \d+: (train-split )?unification rose .* while .*(probe|train-split) generation accuracy fell/,
+    );
     const last = r.rounds.at(-1)!;
     expect(last.round).toBe(g.round);
     expect(last.round).toBeLessThan(8);
     expect(last.guard).toEqual({ tripped: true, reason: g.reason });
     const best = r.rounds[g.rolledBackTo];
     // What co-degradation means: the model agrees with itself more, and is more often wrong.
-    expect(last.probe!.nonunified.value).toBeLessThan(best.probe!.nonunified.value);
+    expect(
+      last.probe!.nonunified.value < best.probe!.nonunified.value || last.nonunified.value < best.nonunified.value,
+    ).toBe(true);
     expect(probeGen(last)).toBeLessThan(probeGen(best) - 0.1);
     expect(events.filter((e) => e.type === 'guard')).toEqual([{ type: 'guard', ...g }]);
     // The model holds the best round's weights.

@@ -22,6 +22,13 @@ describe('guard decisions', () => {
     unification,
   });
 
+  const summaryOf = (o: ReturnType<typeof obs>) => ({
+    round: o.round,
+    generationAccuracy: o.generationAccuracy.value,
+    understandingAccuracy: o.understandingAccuracy.value,
+    unification: o.unification,
+  });
+
   it('trips only when unification rose and an accuracy fell beyond the tolerance', () => {
     // gen 0.5 (fell 0.1 > 0.05), unification up: trip.
     const d = guardCheck(best, obs([50, 100], [80, 100], 0.7), 0.05, 0);
@@ -45,6 +52,25 @@ describe('guard decisions', () => {
     expect(guardCheck(best, obs([5, 10], [8, 10], 0.9), 0.05, 1.645).tripped).toBe(false);
     // 500/1000: upper ~0.526 < 0.55: a real fall.
     expect(guardCheck(best, obs([500, 1000], [800, 1000], 0.9), 0.05, 1.645).tripped).toBe(true);
+  });
+
+  it('watches train-split generation and unification when given; labels name the signals', () => {
+    const b = { ...best, trainGenerationAccuracy: 0.4, trainUnification: 0.5 };
+    const o = {
+      ...obs([60, 100], [80, 100], 0.5),
+      trainGenerationAccuracy: rate(20, 100),
+      trainUnification: 0.7,
+      labels: { generation: 'probe generation accuracy', understanding: 'fixed-set understanding accuracy' },
+    };
+    const d = guardCheck(b, o, 0.05, 0);
+    expect(d.reason).toBe(
+      'co-degradation at round 3: train-split unification rose 50.0% -> 70.0% while train-split generation accuracy fell 40.0% -> 20.0% (tolerance 5.0%) vs best round 1',
+    );
+    // Train-split unification flat: a fall alone is not co-degradation.
+    expect(guardCheck(b, { ...o, trainUnification: 0.5 }, 0.05, 0).tripped).toBe(false);
+    // Best round: the sum of every watched accuracy.
+    const up = guardCheck(b, { ...o, trainGenerationAccuracy: rate(50, 100), trainUnification: 0.4 }, 0.05, 0);
+    expect(up.best).toEqual({ ...summaryOf(o), trainGenerationAccuracy: 0.5, trainUnification: 0.4 });
   });
 
   it('tracks the best round by mean external accuracy (ties keep the earlier round)', () => {
