@@ -127,6 +127,12 @@ describe('concurrency', () => {
     expect(out.forcedGc).toBeGreaterThan(10);
   });
 
+  it('raw binding: inputs unreachable from JS while in flight, forced GC, results exact (child process)', () => {
+    const { out, tail } = child('native');
+    expect(out.mismatches, tail).toEqual([]);
+    expect(out.rounds).toBe(8);
+  });
+
   it('an input buffer transferred away mid-call neither crashes nor corrupts the result (child process)', () => {
     const { out, tail } = child('transfer');
     expect(out.detachedSeen, tail).toBe(6);
