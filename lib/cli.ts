@@ -141,6 +141,7 @@ function summary(r: WorldJobResult): string {
     for (const g of r.result.guardEvents)
       lines.push(`GUARD round ${g.round}: ${g.reason} (rolled back to round ${g.rolledBackTo})`);
   else lines.push('guard events: none');
+  for (const m of rounds) if (m.guard?.warning) lines.push(`guard warning: ${m.guard.warning}`);
   lines.push(`report: ${r.reportHtml} (also report.json; per-round metrics in metrics.jsonl)`);
   return lines.join('\n');
 }

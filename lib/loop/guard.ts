@@ -41,6 +41,11 @@ export interface GuardObservation {
 export interface GuardDecision {
   tripped: boolean;
   reason?: string;
+  /**
+   * A watched accuracy fell beyond the tolerance but unification did not rise: plain degradation (the
+   * model also rejects more of its own images), reported but not stopped.
+   */
+  warning?: string;
   /** The best round after this observation (unchanged when tripped). */
   best: BestRound;
 }
@@ -112,5 +117,14 @@ export function guardCheck(best: BestRound | null, obs: GuardObservation, tolera
       best,
     };
   }
-  return { tripped: false, best: score(summary) > score(best) ? summary : best };
+  const next = score(summary) > score(best) ? summary : best;
+  if (falls.length)
+    return {
+      tripped: false,
+      warning:
+        `degradation at round ${obs.round} without a rise in unification (not co-degradation; not stopped): ` +
+        `${falls.map((s) => `${s.label} fell ${pct(best[s.key]!)} -> ${pct(s.rate.value)}`).join(' and ')} vs best round ${best.round}`,
+      best: next,
+    };
+  return { tripped: false, best: next };
 }

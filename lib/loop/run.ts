@@ -417,7 +417,11 @@ async function runLocked(
     const obs = observe(config, round, m);
     if (config.guard && obs) {
       const d = guardCheck(state.best, obs, config.guardTolerance, config.guardZ);
-      m.guard = d.tripped ? { tripped: true, reason: d.reason } : { tripped: false };
+      m.guard = d.tripped
+        ? { tripped: true, reason: d.reason }
+        : d.warning
+          ? { tripped: false, warning: d.warning }
+          : { tripped: false };
       if (d.tripped) {
         const to = state.best!.round;
         const restored = dir ? await dir.loadRound(to) : bestWeights;

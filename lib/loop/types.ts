@@ -216,7 +216,8 @@ export interface RoundMetrics {
     items: { model: number; supplied: number };
   };
   train: { sftExamples: number; dpoPairs: number; meanLoss: number; trainingPrompts: number; discardPool: number };
-  guard?: { tripped: boolean; reason?: string };
+  /** warning: a watched accuracy fell beyond the tolerance while unification did not rise (not stopped). */
+  guard?: { tripped: boolean; reason?: string; warning?: string };
 }
 
 export type LoopEvent =

@@ -48,6 +48,8 @@ export interface WorldJobOptions {
   learningRate?: number;
   /** Co-degradation guard (default true: the loop's default with an external judge). */
   guard?: boolean;
+  /** More loop settings (e.g. guardUnderstanding, guardTolerance), applied under the options above. */
+  loop?: Partial<LoopConfig>;
   /** Pretrained-weights cache (default: $UNIGAP_CACHE_DIR or ~/.cache/unigap; null: no cache). */
   cacheDir?: string | null;
   pretrain?: Partial<PretrainConfig>;
@@ -150,6 +152,7 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
   const testBefore = measureGap(model, splits.test, testOptions);
   const judgeBefore = { train: measureJudge(model, splits.train), test: measureJudge(model, splits.test) };
   const config: Partial<LoopConfig> = {
+    ...o.loop,
     strategy: o.strategy ?? WORLD_LOOP_DEFAULTS.strategy,
     rounds: o.rounds ?? WORLD_LOOP_DEFAULTS.rounds,
     samplesPerPrompt: o.samples ?? WORLD_LOOP_DEFAULTS.samplesPerPrompt,

@@ -70,7 +70,7 @@ export function formatRoundTable(rounds: readonly RoundMetrics[]): string {
     pct(m.probe?.generationAccuracy),
     pct(m.probe?.understandingAccuracy),
     String(m.train.sftExamples + m.train.dpoPairs),
-    m.guard?.tripped ? 'TRIPPED' : m.guard ? 'ok' : '-',
+    m.guard?.tripped ? 'TRIPPED' : m.guard?.warning ? 'warn' : m.guard ? 'ok' : '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
@@ -207,7 +207,7 @@ ${guard}
 ${rounds
   .map(
     (m) =>
-      `<tr><td>${m.round}</td><td>${pct(m.external?.generationAccuracy)}</td><td>${pct(m.external?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.falsePositiveRate)}</td><td>${pct(m.fixedProbe?.falseNegativeRate)}</td><td>${pct(m.nonunified)}</td><td>${pct(m.external?.blame.weakGeneration)}</td><td>${pct(m.external?.blame.weakUnderstanding)}</td><td>${pct(m.external?.falsePositiveRate)}</td><td>${pct(m.probe?.generationAccuracy)}</td><td>${pct(m.probe?.understandingAccuracy)}</td><td>${pct(m.probe?.nonunified)}</td><td>${m.train.sftExamples + m.train.dpoPairs}</td><td>${m.guard?.tripped ? 'TRIPPED' : m.guard ? 'ok' : '-'}</td></tr>`,
+      `<tr><td>${m.round}</td><td>${pct(m.external?.generationAccuracy)}</td><td>${pct(m.external?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.falsePositiveRate)}</td><td>${pct(m.fixedProbe?.falseNegativeRate)}</td><td>${pct(m.nonunified)}</td><td>${pct(m.external?.blame.weakGeneration)}</td><td>${pct(m.external?.blame.weakUnderstanding)}</td><td>${pct(m.external?.falsePositiveRate)}</td><td>${pct(m.probe?.generationAccuracy)}</td><td>${pct(m.probe?.understandingAccuracy)}</td><td>${pct(m.probe?.nonunified)}</td><td>${m.train.sftExamples + m.train.dpoPairs}</td><td>${m.guard?.tripped ? 'TRIPPED' : m.guard?.warning ? `<span title="${esc(m.guard.warning)}">warn</span>` : m.guard ? 'ok' : '-'}</td></tr>`,
   )
   .join('\n')}
 </table>

@@ -146,6 +146,8 @@ describe('co-degradation guard', () => {
     expect(gen(r.rounds.at(-1)!)).toBeLessThan(gen(r.rounds[0]) - 0.05);
     expect(r.rounds.at(-1)!.nonunified.value).toBeGreaterThan(r.rounds[0].nonunified.value);
     expect(r.stoppedEarly).toBe(false);
+    // Reported as a warning on the rounds where a watched accuracy fell beyond the tolerance.
+    expect(r.rounds.some((m) => m.guard?.warning?.startsWith('degradation at round'))).toBe(true);
   });
 });
 

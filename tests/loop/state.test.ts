@@ -37,8 +37,13 @@ describe('guard decisions', () => {
       'co-degradation at round 3: unification rose 50.0% -> 70.0% while generation accuracy fell 60.0% -> 50.0% (tolerance 5.0%) vs best round 1',
     );
     expect(d.best).toBe(best);
-    // Same fall but unification did not rise: plain degradation, not co-degradation.
-    expect(guardCheck(best, obs([50, 100], [80, 100], 0.5), 0.05, 0).tripped).toBe(false);
+    // Same fall but unification did not rise: plain degradation, not co-degradation (a warning).
+    const plain = guardCheck(best, obs([50, 100], [80, 100], 0.5), 0.05, 0);
+    expect(plain.tripped).toBe(false);
+    expect(plain.warning).toBe(
+      'degradation at round 3 without a rise in unification (not co-degradation; not stopped): generation accuracy fell 60.0% -> 50.0% vs best round 1',
+    );
+    expect(guardCheck(best, obs([60, 100], [80, 100], 0.5), 0.05, 0).warning).toBeUndefined();
     // A fall within the tolerance.
     expect(guardCheck(best, obs([56, 100], [76, 100], 0.9), 0.05, 0).tripped).toBe(false);
     // Understanding alone.
