@@ -83,6 +83,7 @@ function newestMtime(dir: string): number {
 }
 
 beforeAll(() => {
+  // (timeout: a tsc build plus two small runs)
   // The CLI runs from dist/: rebuild it when lib/ is newer (npm test already did; test:sanitize may not).
   if (!existsSync(cli) || statSync(cli).mtimeMs < newestMtime(join(packageRoot, 'lib'))) {
     try {
@@ -107,7 +108,7 @@ beforeAll(() => {
   expect(r.status, r.stderr).toBe(0);
   ref = fingerprint(join(work, 'ref'));
   expect(ref.rounds.length).toBe(ROUNDS + 1);
-});
+}, 300_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -147,7 +148,7 @@ describe('loop durability (unigap run)', () => {
       expect(existsSync(join(dir, 'report.json')), `${dir} never finished`).toBe(true);
     }
     expect(kills).toBeGreaterThanOrEqual(KILLS);
-  });
+  }, 300_000);
 
   describe('a truncated or corrupted run file is refused with a clear error', () => {
     // A run stopped after round 2 (its commit is what a resume would load).
