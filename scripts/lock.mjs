@@ -19,7 +19,20 @@ export function acquireBuildLock(root, timeoutMs = 30 * 60 * 1000) {
     try {
       mkdirSync(dir);
       writeFileSync(join(dir, 'pid'), String(process.pid));
-      const release = () => rmSync(dir, { recursive: true, force: true });
+      // Remove the lock only while it is still ours: a lock released early and since taken by
+      // another build must survive this process's exit.
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        process.removeListener('exit', release);
+        try {
+          if (Number(readFileSync(join(dir, 'pid'), 'utf8')) !== process.pid) return;
+        } catch {
+          return;
+        }
+        rmSync(dir, { recursive: true, force: true });
+      };
       process.on('exit', release);
       return release;
     } catch (e) {

@@ -16,6 +16,14 @@ interface OrtSession {
   run(feeds: Record<string, unknown>): Promise<Record<string, OrtTensor>>;
   release?(): Promise<void>;
 }
+/** The part of onnx-proto used here (typed locally: bench/peers is not installed by `npm ci`). */
+interface OnnxProto {
+  onnx: {
+    TensorProto: { DataType: { FLOAT: number; INT64: number } };
+    AttributeProto: { AttributeType: { INT: number } };
+    ModelProto: { create(m: unknown): unknown; encode(m: unknown): { finish(): Uint8Array } };
+  };
+}
 interface Ort {
   InferenceSession: { create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSession> };
   Tensor: new (type: string, data: unknown, dims: readonly number[]) => unknown;
@@ -24,7 +32,7 @@ interface Ort {
 
 /** The ModelProto bytes: logp[n, 0] = log_softmax(logits[n, :])[labels[n, 0]]. */
 export function logprobsModel(n: number, v: number): Uint8Array {
-  const { onnx } = peers('onnx-proto') as typeof import('onnx-proto');
+  const { onnx } = peers('onnx-proto') as OnnxProto;
   const T = onnx.TensorProto.DataType;
   const dim = (d: number) => ({ dimValue: d });
   const io = (name: string, elemType: number, dims: number[]) => ({

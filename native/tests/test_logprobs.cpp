@@ -160,7 +160,12 @@ void compare(const Problem &p, const Out &got, const Out &want, bool fwd, bool b
       CHECK(got.count[s] == want.count[s]);
       CHECK_CLOSE(got.sum[s], want.sum[s], 1e-5, 2e-5 * (1 + want.count[s]));
       CHECK_CLOSE(got.mean[s], want.mean[s], 1e-5, 2e-5);
-      CHECK_CLOSE(got.zsum[s], want.zsum[s], 1e-5, 1e-4 * (1 + want.count[s]));
+      // The logit sum adds V terms per row in fp32 in a tier-specific order: its error scales with
+      // sum |z| (fp32 summation bound), not with the result, which cancels to a small value.
+      double zabs = 0;
+      for (int64_t t = p.offsets[s]; t < p.offsets[s + 1]; t++)
+        for (int64_t k = 0; k < p.v; k++) zabs += std::fabs(p.f[static_cast<size_t>(t * p.v + k)]);
+      CHECK_CLOSE(got.zsum[s], want.zsum[s], 1e-5, 1e-4 + 1e-6 * zabs);
     }
   }
   if (bwd) {
