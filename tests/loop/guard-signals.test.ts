@@ -2,11 +2,12 @@
  * The guard's measurement design (lib/loop/guard.ts): understanding is watched on a FIXED labelled probe
  * set built at round 0, generation on the probe prompts AND on the training prompts' fresh samples.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { CorruptStateError } from '../../lib/loop/errors.js';
 import { runSelfImprovement } from '../../lib/loop/run.js';
 import type { GeneratedImage, Judgment, LabelledPair, Prompt, RoundMetrics } from '../../lib/loop/types.js';
 import { rng } from '../helpers.js';
@@ -136,9 +137,19 @@ describe('guard signals', () => {
     // Resuming with other supplied pairs is another run.
     await expect(
       runSelfImprovement(
-        opts({ strategy: 'sft', rounds: 3 }, { probeSet: supplied.slice(1), runDir: dir, resume: true }),
+        opts({ strategy: 'sft', rounds: 2 }, { probeSet: supplied.slice(1), runDir: dir, resume: true }),
       ),
     ).rejects.toThrow(/probeSet/);
+    // Resuming loads the stored set; a damaged set is refused, never rebuilt silently.
+    const resumed = await runSelfImprovement(
+      opts({ strategy: 'sft', rounds: 2 }, { probeSet: supplied, runDir: dir, resume: true }),
+    );
+    const fresh = await runSelfImprovement(opts({ strategy: 'sft', rounds: 2 }, { probeSet: supplied }));
+    expect(resumed.rounds).toEqual(fresh.rounds);
+    await writeFile(join(dir, 'fixed-probe.json'), JSON.stringify(saved).replace('"label":true', '"label":false'));
+    await expect(
+      runSelfImprovement(opts({ strategy: 'sft', rounds: 2 }, { probeSet: supplied, runDir: dir, resume: true })),
+    ).rejects.toThrow(CorruptStateError);
   });
 
   it('bad probeSet input is a typed error', async () => {
