@@ -5,11 +5,12 @@
 import { InvalidTypeError, InvalidValueError } from '../errors.js';
 import { checkOptions, requireBoolean, requireEnum, requireInt, requireNumber } from '../validate.js';
 import { DEFAULT_JUDGE_QUESTION } from './types.js';
-import type { GuardUnderstanding, LoopConfig, Pairing, Strategy } from './types.js';
+import type { CorruptMode, GuardUnderstanding, LoopConfig, Pairing, Strategy } from './types.js';
 
 export const STRATEGIES: readonly Strategy[] = ['sft', 'dpo', 'c-sft', 'c-dpo', 'clo'];
 export const PAIRINGS: readonly Pairing[] = ['best-worst', 'all'];
 export const GUARD_UNDERSTANDING: readonly GuardUnderstanding[] = ['fixed', 'own'];
+export const CORRUPT_MODES: readonly CorruptMode[] = ['flip', 'accept'];
 
 /** Strategies whose loss is DPO (they need N >= 2 samples per prompt to form pairs). */
 export function isDpoStrategy(s: Strategy): boolean {
@@ -21,7 +22,9 @@ export function isDpoStrategy(s: Strategy): boolean {
  * models of the tests and the embedded world. `guard` defaults to whether an external judge is given.
  * The guard watches probe generation accuracy, understanding accuracy on the fixed labelled probe set
  * (`guardUnderstanding: 'fixed'`) and train-split generation accuracy (`guardTrainGeneration: true`);
- * see lib/loop/guard.ts.
+ * see lib/loop/guard.ts. `corrupt` (default 0) corrupts that share of the training self-judgments; with
+ * `corruptMode: 'flip'` (default) it flips accept ↔ reject among all of them, with 'accept' it marks
+ * self-rejected samples accepted only (false positives enter training); see corruptJudgments in data.ts.
  */
 export const DEFAULT_LOOP_CONFIG: Readonly<Omit<LoopConfig, 'guard'>> = Object.freeze({
   strategy: 'sft',
@@ -47,6 +50,7 @@ export const DEFAULT_LOOP_CONFIG: Readonly<Omit<LoopConfig, 'guard'>> = Object.f
   probeSamples: null,
   guardUnderstanding: 'fixed',
   guardTrainGeneration: true,
+  corruptMode: 'flip',
 });
 
 export const LOOP_CONFIG_KEYS: readonly (keyof LoopConfig)[] = [
@@ -77,6 +81,7 @@ export function resolveConfig(partial: Partial<LoopConfig> | undefined, hasJudge
   requireNumber(FN, f('beta'), c.beta, { min: 0, minExclusive: true });
   requireNumber(FN, f('nllWeight'), c.nllWeight, { min: 0 });
   unit(f('corrupt'), c.corrupt);
+  requireEnum(FN, f('corruptMode'), c.corruptMode, CORRUPT_MODES);
   if (typeof c.question !== 'string')
     throw new InvalidTypeError(`${FN}: config.question must be a string, got ${typeof c.question}`);
   requireInt(FN, f('batchSize'), c.batchSize, 1, 1_000_000);

@@ -13,7 +13,7 @@
  *
  * "Fresh samples" are the previous round's evaluation samples: they come from the current weights
  * (nothing trains in between), so the loop samples every prompt once per round.
- * Corruption (config.corrupt) is applied to the judgments that enter training, seeded by (seed, round).
+ * Corruption (config.corrupt, config.corruptMode) is applied to the judgments that enter training, seeded by (seed, round).
  */
 import { corruptJudgments } from './data.js';
 import { passRates } from './metrics.js';
@@ -38,7 +38,7 @@ export interface RoundData {
 
 type CurriculumConfig = Pick<
   LoopConfig,
-  'strategy' | 'corrupt' | 'seed' | 'triggerRound' | 'cloStartFraction' | 'cloThreshold' | 'cloGrowth'
+  'strategy' | 'corrupt' | 'corruptMode' | 'seed' | 'triggerRound' | 'cloStartFraction' | 'cloThreshold' | 'cloGrowth'
 >;
 
 /** Rank prompt ids easiest first: by pass rate, descending; ties keep the input order. */
@@ -55,7 +55,7 @@ export function initPool(config: CurriculumConfig, baseline: readonly PromptSamp
     const k = Math.max(1, Math.ceil(config.cloStartFraction * baseline.length - 1e-9));
     return { frozen: [], discard: [], active: rankByPassRate(baseline).slice(0, k) };
   }
-  const judged = corruptJudgments(baseline, config.corrupt, config.seed, 0);
+  const judged = corruptJudgments(baseline, config.corrupt, config.seed, 0, config.corruptMode);
   const frozen = judged.filter((d) => d.samples.some((s) => s.judgment.accept));
   const discard = judged.filter((d) => !d.samples.some((s) => s.judgment.accept)).map((d) => d.prompt.id);
   return { frozen, discard, active: [] };
@@ -98,6 +98,7 @@ export function roundData(
       config.corrupt,
       config.seed,
       round,
+      config.corruptMode,
     );
     return { data, pool: { frozen: [], discard: [], active }, joined };
   }
@@ -110,6 +111,7 @@ export function roundData(
       config.corrupt,
       config.seed,
       round,
+      config.corruptMode,
     );
     const newcomers = rejudged.filter((d) => d.samples.some((s) => s.judgment.accept));
     if (newcomers.length) {

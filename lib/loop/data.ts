@@ -5,7 +5,7 @@
  * accepted sample. External verdicts are never read here.
  */
 import { rngFor } from './rng.js';
-import type { Pairing, Prompt, PromptSamples } from './types.js';
+import type { CorruptMode, Pairing, Prompt, PromptSamples } from './types.js';
 
 export interface SftExample {
   prompt: Prompt;
@@ -72,24 +72,33 @@ export function discardPool(data: readonly PromptSamples[]): string[] {
 }
 
 /**
- * The co-degradation experiment: flip a `share` (in [0, 1]) of the self-judgments, chosen at random
- * but deterministically by (seed, round): each flipped judgment gets accept = !accept and
- * pYes = 1 - pYes (so confidence-based pairing follows the flip). Exactly round(share * samples) are
- * flipped. Returns new objects; the input is not modified. External verdicts are carried unchanged.
+ * The co-degradation experiment: corrupt a `share` (in [0, 1]) of the self-judgments that enter training,
+ * chosen at random but deterministically by (seed, round). Each corrupted judgment gets
+ * accept = !accept and pYes = 1 - pYes (so confidence-based pairing follows the corruption). Returns new
+ * objects; the input is not modified. External verdicts are carried unchanged.
+ *
+ * `mode` (LoopConfig.corruptMode) says which judgments are eligible:
+ * - 'flip' (default): every judgment; exactly round(share * samples) are flipped, accept ↔ reject
+ *   (symmetric label noise: at share 0.5 the labels carry no information).
+ * - 'accept': only the self-REJECTED judgments; exactly round(share * rejected) are marked accepted, the
+ *   accepted ones are untouched. False positives enter the SFT set / the chosen side of DPO pairs: the
+ *   paper's co-degradation scenario (the generator learns its own wrong images).
  */
 export function corruptJudgments(
   data: readonly PromptSamples[],
   share: number,
   seed: number,
   round: number,
+  mode: CorruptMode = 'flip',
 ): PromptSamples[] {
   const copy = data.map((d) => ({ prompt: d.prompt, samples: d.samples.map((s) => ({ ...s })) }));
   if (share <= 0) return copy;
-  const flat = copy.flatMap((d) => d.samples);
+  const all = copy.flatMap((d) => d.samples);
+  const flat = mode === 'accept' ? all.filter((s) => !s.judgment.accept) : all;
   const k = Math.round(share * flat.length);
   // Partial Fisher-Yates: the first k indices of a seeded permutation.
   const idx = flat.map((_, i) => i);
-  const rand = rngFor(seed, round, 'corrupt');
+  const rand = rngFor(seed, round, mode === 'accept' ? 'corrupt-accept' : 'corrupt');
   for (let i = 0; i < k; i++) {
     const j = i + Math.floor(rand() * (idx.length - i));
     [idx[i], idx[j]] = [idx[j], idx[i]];

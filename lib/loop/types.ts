@@ -110,7 +110,7 @@ export interface LoopConfig {
   /** DPO beta and the weight of the NLL term on chosen (['sigmoid','sft'] combined loss). */
   beta: number;
   nllWeight: number;
-  /** Share (0..1) of the self-judgments used for training that are flipped (co-degradation experiment). */
+  /** Share (0..1) of the self-judgments used for training that are corrupted (co-degradation experiment); see corruptMode. */
   corrupt: number;
   /** Self-judgment question template ({prompt} is replaced). */
   question: string;
@@ -156,7 +156,17 @@ export interface LoopConfig {
    * Default true.
    */
   guardTrainGeneration: boolean;
+  /**
+   * Which self-judgments `corrupt` acts on (deterministic by (seed, round); see corruptJudgments in
+   * lib/loop/data.ts). 'flip' (default): a share `corrupt` of ALL training self-judgments is flipped,
+   * accept ↔ reject (symmetric label noise). 'accept': a share `corrupt` of the self-REJECTED ones is marked
+   * accepted (pYes → 1 − pYes), nothing else changes: wrong images enter the SFT set / the chosen side of
+   * DPO pairs (the paper's co-degradation scenario).
+   */
+  corruptMode: CorruptMode;
 }
+
+export type CorruptMode = 'flip' | 'accept';
 
 export type GuardUnderstanding = 'fixed' | 'own';
 

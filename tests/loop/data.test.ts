@@ -81,10 +81,83 @@ describe('data', () => {
     );
     expect(data[0].samples[0].judgment).toEqual({ pYes: 0.9, accept: true });
   });
+
+  describe("corruptMode 'accept': only self-rejected judgments are marked accepted", () => {
+    // 5 of the 9 samples are self-rejected (a: 2, b: 1, c: 2).
+    const rejected = data.flatMap((d) => d.samples).filter((s) => !s.judgment.accept).length;
+    const changed = (c: PromptSamples[]) =>
+      c.flatMap((d, i) =>
+        d.samples.flatMap((s, j) => (s.judgment.accept !== data[i].samples[j].judgment.accept ? [`${i}.${j}`] : [])),
+      );
+
+    it.each([0, 0.2, 0.5, 0.7, 1])(
+      'share %d: exactly round(share * rejected), all of them rejected → accepted',
+      (share) => {
+        const c = corruptJudgments(data, share, 7, 1, 'accept');
+        const ch = changed(c);
+        expect(ch.length).toBe(Math.round(share * rejected));
+        for (const key of ch) {
+          const [i, j] = key.split('.').map(Number);
+          const o = data[i].samples[j].judgment;
+          expect(o.accept).toBe(false);
+          expect(c[i].samples[j].judgment.accept).toBe(true);
+          expect(c[i].samples[j].judgment.pYes).toBeCloseTo(1 - o.pYes);
+        }
+        // every accepted judgment and every unchosen rejected one is untouched (pYes included)
+        c.forEach((d, i) =>
+          d.samples.forEach((s, j) => {
+            if (!ch.includes(`${i}.${j}`)) expect(s.judgment).toEqual(data[i].samples[j].judgment);
+            expect(s.image).toBe(data[i].samples[j].image);
+          }),
+        );
+        // accepted ones never become rejected
+        expect(c.flatMap((d) => d.samples).filter((s) => s.judgment.accept).length).toBe(
+          9 - rejected + Math.round(share * rejected),
+        );
+      },
+    );
+
+    it('deterministic by (seed, round); another seed or round picks others; the input is untouched', () => {
+      const before = JSON.stringify(data.map((d) => d.samples.map((s) => s.judgment)));
+      const c1 = changed(corruptJudgments(data, 0.4, 7, 1, 'accept'));
+      expect(c1.length).toBe(2);
+      expect(changed(corruptJudgments(data, 0.4, 7, 1, 'accept'))).toEqual(c1);
+      const others = [
+        [8, 1],
+        [9, 1],
+        [7, 2],
+        [7, 3],
+      ].map(([seed, round]) => changed(corruptJudgments(data, 0.4, seed, round, 'accept')));
+      expect(others.some((o) => JSON.stringify(o) !== JSON.stringify(c1))).toBe(true);
+      expect(JSON.stringify(data.map((d) => d.samples.map((s) => s.judgment)))).toBe(before);
+    });
+
+    it("the default mode is 'flip' (the same draw as before the option existed)", () => {
+      expect(changed(corruptJudgments(data, 0.5, 7, 1))).toEqual(changed(corruptJudgments(data, 0.5, 7, 1, 'flip')));
+    });
+
+    it('false positives enter the SFT set; the discard pool empties at share 1', () => {
+      const c = corruptJudgments(data, 1, 7, 0, 'accept');
+      expect(buildSftSet(c).length).toBe(9);
+      expect(discardPool(c)).toEqual([]);
+    });
+  });
 });
 
 describe('curricula', () => {
   const cfg = (over: Partial<LoopConfig>) => ({ ...DEFAULT_LOOP_CONFIG, guard: false, ...over }) as LoopConfig;
+
+  it("corruptMode 'accept' reaches the curriculum: sft freezes the false positives, clo corrupts the pool's samples", () => {
+    const sft = initPool(cfg({ strategy: 'sft', corrupt: 1, corruptMode: 'accept' }), data);
+    expect(sft.frozen.map((d) => d.prompt.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(sft.discard).toEqual([]);
+    expect(sft.frozen.every((d) => d.samples.every((s) => s.judgment.accept))).toBe(true);
+    const flip = initPool(cfg({ strategy: 'sft', corrupt: 1 }), data);
+    expect(flip.frozen.map((d) => d.prompt.id)).toEqual(['a', 'b', 'c']); // d's only sample flipped to rejected
+    const c = cfg({ strategy: 'clo', cloStartFraction: 1, corrupt: 1, corruptMode: 'accept' });
+    const r = roundData(c, initPool(c, data), 1, data);
+    expect(r.data.flatMap((d) => d.samples).every((s) => s.judgment.accept)).toBe(true);
+  });
 
   it('sft/dpo: data frozen from round 0, discard pool fixed', () => {
     const c = cfg({ strategy: 'sft' });

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { InvalidTypeError, InvalidValueError, UnknownOptionError } from '../../lib/errors.js';
+import { resolveConfig } from '../../lib/loop/config.js';
 import { AdapterError } from '../../lib/loop/errors.js';
 import { runSelfImprovement } from '../../lib/loop/run.js';
 import type { LoopConfig, RunOptions, UnifiedModel } from '../../lib/loop/types.js';
@@ -32,6 +33,14 @@ describe('bad options: typed errors naming the problem', () => {
     ],
     [{ cloThreshold: 1.5 }, InvalidValueError, /config\.cloThreshold must be in \[0, 1\], got 1\.5/],
     [{ corrupt: -0.1 }, InvalidValueError, /config\.corrupt must be in \[0, 1\]/],
+    [
+      { corruptMode: 'acept' },
+      InvalidValueError,
+      /config\.corruptMode must be one of 'flip', 'accept'.*did you mean 'accept'/,
+    ],
+    [{ corruptMode: 1 }, InvalidValueError, /config\.corruptMode must be one of 'flip', 'accept', got number 1/],
+    [{ corruptMode: null }, InvalidValueError, /config\.corruptMode must be one of 'flip', 'accept'/],
+    [{ corrupt_mode: 'accept' }, UnknownOptionError, /unknown option 'corrupt_mode' \(did you mean 'corruptMode'\?\)/],
     [{ acceptThreshold: 2 }, InvalidValueError, /config\.acceptThreshold must be in \[0, 1\]/],
     [
       { guardUnderstanding: 'fix' },
@@ -48,6 +57,14 @@ describe('bad options: typed errors naming the problem', () => {
     expect(err).toBeInstanceOf(cls);
     expect(err.message).toMatch(msg);
     expect(err.code).toMatch(/^ERR_UNIGAP_/);
+  });
+
+  it("corruptMode: defaults to 'flip', accepts 'accept'", () => {
+    expect(resolveConfig(undefined, true).corruptMode).toBe('flip');
+    expect(resolveConfig({ corruptMode: 'accept', corrupt: 0.5 }, true)).toMatchObject({
+      corruptMode: 'accept',
+      corrupt: 0.5,
+    });
   });
 
   it('misspelled run option, guard without a judge, probe leaking into train, resume without runDir', async () => {
