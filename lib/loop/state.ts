@@ -16,7 +16,7 @@
  * CorruptStateError, never being used silently.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -36,14 +36,21 @@ export async function atomicWrite(path: string, data: string | Uint8Array): Prom
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      let off = 0;
+      while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    // A failed write (disk full, EFBIG) must not leave the partial temp file taking space; the
+    // previous committed file is untouched either way.
+    rmSync(tmp, { force: true });
+    throw e;
   }
-  await rename(tmp, path);
   const dir = path.slice(0, Math.max(path.lastIndexOf('/'), 0)) || '.';
   try {
     const dfd = openSync(dir, 'r');

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { guardCheck } from '../../lib/loop/guard.js';
 import { rate } from '../../lib/loop/metrics.js';
 import { deriveSeed, mulberry32 } from '../../lib/loop/rng.js';
 import { runSelfImprovement } from '../../lib/loop/run.js';
-import { decodeSamples, encodeSamples, seal, unseal } from '../../lib/loop/state.js';
+import { atomicWrite, decodeSamples, encodeSamples, seal, unseal } from '../../lib/loop/state.js';
 import { cleanTempDirs, opts, ps, tempDir } from './fixtures.js';
 
 afterAll(cleanTempDirs);
@@ -132,5 +132,20 @@ describe('seeded randomness', () => {
     expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...xs)).toBeLessThan(1);
     expect(Math.abs(xs.reduce((s, x) => s + x, 0) / 1000 - 0.5)).toBeLessThan(0.05);
+  });
+});
+
+describe('atomicWrite', () => {
+  it('a failed commit leaves no temp file behind and the previous content intact', async () => {
+    const dir = await tempDir();
+    const target = join(dir, 'round-0001.bin');
+    await atomicWrite(target, 'previous');
+    // Make the rename fail: the target becomes a non-empty directory.
+    const blocked = join(dir, 'blocked');
+    await mkdir(join(blocked, 'inner'), { recursive: true });
+    await expect(atomicWrite(blocked, 'new bytes')).rejects.toThrow();
+    const names = await readdir(dir);
+    expect(names.filter((n) => n.includes('.tmp-'))).toEqual([]);
+    expect(names).toContain('round-0001.bin');
   });
 });
