@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
+import { mulberry32 } from '../lib/loop/rng.js';
 import { packageRoot } from '../lib/native.js';
 
 export const distEntry = join(packageRoot, 'dist', 'index.js');
@@ -15,17 +16,8 @@ export function runNode(code: string, env: Record<string, string> = {}): string 
   });
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, the loop's) so failures reproduce. */
+export const rng: (seed: number) => () => number = mulberry32;
 
 /** Standard normal samples from a seeded PRNG (Box-Muller). */
 export function randn(n: number, seed: number, scale = 1): Float32Array {

@@ -3,6 +3,7 @@
  * tokens. An image is a raster (row-major) sequence of one token per cell, like a VQ tokenizer's
  * codes: token 0 is an empty cell, token 1 + color * SHAPES.length + shape an object.
  */
+import { mulberry32 } from '../loop/rng.js';
 
 export const GRID_SIZE = 4;
 export const CELLS = GRID_SIZE * GRID_SIZE;
@@ -59,17 +60,8 @@ export function tokensToScene(tokens: ArrayLike<number>): SceneObject[] {
   return scene;
 }
 
-/** Deterministic PRNG (mulberry32): uniform in [0, 1). The world never uses Math.random. */
-export function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, shared with the loop): uniform in [0, 1). The world never uses Math.random. */
+export const makeRng: (seed: number) => () => number = mulberry32;
 
 /** Integer in [0, n). */
 export function randInt(rng: () => number, n: number): number {
