@@ -283,12 +283,7 @@ Napi::Value LogprobsRun(const Napi::CallbackInfo &info) {
 Napi::Value LogprobsRunAsync(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto c = UnwrapLogprobs(env, info[0], info[1], "cudaLogprobsRunAsync", false);
-  auto *w = new unigap_napi::Worker(
-      env, KeepAll(info, 1), [c]() { return ExecLogprobs(*c); }, [](Napi::Env e) { return e.Undefined(); },
-      "cudaLogprobsRunAsync");
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return unigap_napi::QueueWork(env, KeepAll(info, 1), [c]() { return ExecLogprobs(*c); }, "cudaLogprobsRunAsync");
 }
 
 // The DPO options as the CPU binding (native/napi/dpo.cpp ReadDpoArgs) reads them: host typed arrays.
@@ -387,12 +382,7 @@ Napi::Value DpoFromLogits(const Napi::CallbackInfo &info) {
 Napi::Value DpoFromLogitsAsync(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto f = UnwrapDpo(info, "cudaDpoFromLogitsAsync");
-  auto *w = new unigap_napi::Worker(
-      env, KeepAll(info, 0), [f]() { return ExecDpo(*f); }, [](Napi::Env e) { return e.Undefined(); },
-      "cudaDpoFromLogitsAsync");
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return unigap_napi::QueueWork(env, KeepAll(info, 0), [f]() { return ExecDpo(*f); }, "cudaDpoFromLogitsAsync");
 }
 
 }  // namespace

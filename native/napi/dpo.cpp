@@ -188,12 +188,7 @@ Napi::Value DpoFromLogitsAsync(const Napi::CallbackInfo &info) {
     Napi::Array names = o.GetPropertyNames();
     for (uint32_t i = 0; i < names.Length(); i++) keep.push_back(o.Get(names.Get(i)));
   }
-  auto *w = new unigap_napi::Worker(
-      env, keep, [f]() { return ExecuteFused(*f); }, [](Napi::Env e) { return e.Undefined(); },
-      "dpoFromLogitsAsync");
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return unigap_napi::QueueWork(env, keep, [f]() { return ExecuteFused(*f); }, "dpoFromLogitsAsync");
 }
 
 }  // namespace

@@ -124,11 +124,7 @@ Napi::Value RunAsync(const Napi::CallbackInfo &info) {
   for (const char *k : {"logits", "labels", "mask", "offsets", "tokenLogp", "tokenEntropy", "tokenCorrect", "tokenLse",
                         "seqSum", "seqCount", "seqMean", "seqLogitSum", "gradSeq", "gradToken", "inputLse", "gradOut"})
     keep.push_back(o.Get(k));
-  auto *w = new unigap_napi::Worker(
-      env, keep, [c]() { return Execute(*c); }, [](Napi::Env e) { return e.Undefined(); }, "logprobsRunAsync");
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return unigap_napi::QueueWork(env, keep, [c]() { return Execute(*c); }, "logprobsRunAsync");
 }
 
 }  // namespace

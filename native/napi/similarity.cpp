@@ -103,11 +103,7 @@ Napi::Value Matrix(const Napi::CallbackInfo &info, bool async) {
     unigap_napi::CheckStatus(env, exec(), "similarityMatrix");
     return env.Undefined();
   }
-  auto *w = new unigap_napi::Worker(env, {info[0], info[3], info[10]}, exec,
-                                    [](Napi::Env e) { return e.Undefined(); }, "similarityMatrixAsync");
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return unigap_napi::QueueWork(env, {info[0], info[3], info[10]}, exec, "similarityMatrixAsync");
 }
 
 // topk(q, qDtype, n, c, cDtype, m, d, k, normalize, outIdx, outScores)
@@ -135,11 +131,7 @@ Napi::Value Topk(const Napi::CallbackInfo &info, bool async) {
     unigap_napi::CheckStatus(env, exec(), "topkSimilarity");
     return env.Undefined();
   }
-  auto *w = new unigap_napi::Worker(env, {info[0], info[3], info[9], info[10]}, exec,
-                                    [](Napi::Env e) { return e.Undefined(); }, "topkSimilarityAsync");
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return unigap_napi::QueueWork(env, {info[0], info[3], info[9], info[10]}, exec, "topkSimilarityAsync");
 }
 
 // ranks(q, qDtype, c, cDtype, n, d, normalize, out)
@@ -160,11 +152,7 @@ Napi::Value Ranks(const Napi::CallbackInfo &info, bool async) {
     unigap_napi::CheckStatus(env, exec(), "retrievalRanks");
     return env.Undefined();
   }
-  auto *w = new unigap_napi::Worker(env, {info[0], info[2], info[7]}, exec,
-                                    [](Napi::Env e) { return e.Undefined(); }, "retrievalRanksAsync");
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return unigap_napi::QueueWork(env, {info[0], info[2], info[7]}, exec, "retrievalRanksAsync");
 }
 
 }  // namespace

@@ -135,6 +135,17 @@ class Worker : public Napi::AsyncWorker {
   unigap_status status_ = UNIGAP_STATUS_OK;
 };
 
+// Queue `execute` on the libuv pool (inputs in `keep` stay alive) and return a promise that resolves
+// to undefined, or rejects with the status error, when it is done.
+inline Napi::Promise QueueWork(Napi::Env env, std::vector<Napi::Value> keep, std::function<unigap_status()> execute,
+                               std::string where) {
+  auto *w = new Worker(env, std::move(keep), std::move(execute), [](Napi::Env e) { return e.Undefined(); },
+                       std::move(where));
+  Napi::Promise p = w->Promise();
+  w->Queue();  // the worker deletes itself after OnOK / OnError
+  return p;
+}
+
 }  // namespace unigap_napi
 
 // Each family registers its functions on `exports` (native/napi/<family>.cpp).
