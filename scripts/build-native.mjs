@@ -66,6 +66,19 @@ function nodeGyp() {
   // npm puts its bundled node-gyp on PATH inside lifecycle scripts; outside them try the local one.
   const cands = [];
   if (process.env.npm_config_node_gyp) cands.push([process.execPath, [process.env.npm_config_node_gyp]]);
+  // the node-gyp bundled with the npm next to this Node (outside npm scripts)
+  const bundled = join(
+    dirname(process.execPath),
+    '..',
+    'lib',
+    'node_modules',
+    'npm',
+    'node_modules',
+    'node-gyp',
+    'bin',
+    'node-gyp.js',
+  );
+  if (existsSync(bundled)) cands.push([process.execPath, [bundled]]);
   cands.push(['node-gyp', []]);
   for (const [cmd, pre] of cands) {
     const r = run(cmd, [...pre, 'rebuild', `--nodedir=${nd}`, ...(debug ? ['--debug'] : []), `--jobs=${jobs}`]);
