@@ -12,7 +12,8 @@ import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { backendInfo } from './index.js';
-import type { LoopEvent, Strategy } from './loop/types.js';
+import { CORRUPT_MODES } from './loop/config.js';
+import type { CorruptMode, LoopEvent, Strategy } from './loop/types.js';
 import { DEFAULT_PRETRAIN_CONFIG } from './world/pretrain.js';
 import { WORLD_LOOP_DEFAULTS, WORLD_STRATEGIES, runWorldJob, type WorldJobResult } from './world/job.js';
 import { formatRoundTable, renderCompareHtml, type CompareEntry } from './world/report.js';
@@ -58,6 +59,7 @@ interface CommonOptions {
   samples: number;
   seed: number;
   corrupt: number;
+  corruptMode: CorruptMode;
   lr: number;
   pretrainEpochs?: number;
   guard: boolean;
@@ -151,7 +153,15 @@ function addCommon(cmd: Command): Command {
     .option('--rounds <R>', 'self-improvement rounds after the baseline', intArg(0, 1000), WORLD_LOOP_DEFAULTS.rounds)
     .option('--samples <N>', 'images sampled per prompt', intArg(1, 1000), WORLD_LOOP_DEFAULTS.samplesPerPrompt)
     .option('--seed <S>', 'loop seed (sampling, data order, corruption)', intArg(0), 0)
-    .option('--corrupt <P>', 'share of training self-judgments flipped (co-degradation experiment)', numArg(0, 1), 0)
+    .option('--corrupt <P>', 'share of training self-judgments corrupted (co-degradation experiment)', numArg(0, 1), 0)
+    .addOption(
+      new Option(
+        '--corrupt-mode <mode>',
+        'what --corrupt does: flip = flip accept/reject of a share P of all training self-judgments; accept = mark a share P of the self-rejected ones accepted (false positives enter training)',
+      )
+        .choices([...CORRUPT_MODES])
+        .default('flip'),
+    )
     .option('--lr <x>', 'learning rate (Adam)', numArg(0, 1, true), WORLD_LOOP_DEFAULTS.learningRate)
     .option(
       '--pretrain-epochs <E>',
@@ -186,7 +196,7 @@ export function buildProgram(): Command {
   ).action(async (o: CommonOptions & { strategy: Strategy; out?: string; resume: boolean }) => {
     const out = o.out ?? defaultOut(`${o.strategy}-seed${o.seed}`, o.resume);
     console.log(
-      `unigap run: strategy ${o.strategy}, ${o.rounds} rounds, N=${o.samples}, seed ${o.seed}, corrupt ${o.corrupt} → ${out}`,
+      `unigap run: strategy ${o.strategy}, ${o.rounds} rounds, N=${o.samples}, seed ${o.seed}, corrupt ${o.corrupt}${o.corrupt ? ` (${o.corruptMode})` : ''} → ${out}`,
     );
     const bars = progressBars(o.progress, o.strategy);
     let r: WorldJobResult;
@@ -200,6 +210,7 @@ export function buildProgram(): Command {
         learningRate: o.lr,
         pretrain: o.pretrainEpochs ? { epochs: o.pretrainEpochs } : undefined,
         guard: o.guard,
+        loop: { corruptMode: o.corruptMode },
         out,
         resume: o.resume,
         onEvent: bars.onEvent,
@@ -235,6 +246,7 @@ export function buildProgram(): Command {
           learningRate: o.lr,
           pretrain: o.pretrainEpochs ? { epochs: o.pretrainEpochs } : undefined,
           guard: o.guard,
+          loop: { corruptMode: o.corruptMode },
           out: join(out, strategy),
           onEvent: bars.onEvent,
           onPretrain: bars.onPretrain,

@@ -85,6 +85,31 @@ describe('unigap run', () => {
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/); // self-contained
   });
 
+  it('--corrupt-mode reaches the loop config (default flip; accept on request)', () => {
+    const acc = join(work, 'corrupt-accept');
+    const r = unigap(
+      'run',
+      '--strategy',
+      'sft',
+      '--rounds',
+      '1',
+      '--corrupt',
+      '0.5',
+      '--corrupt-mode',
+      'accept',
+      '--out',
+      acc,
+      ...small,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/corrupt 0\.5 \(accept\)/);
+    const report = JSON.parse(readFileSync(join(acc, 'report.json'), 'utf8'));
+    expect(report.config).toMatchObject({ corrupt: 0.5, corruptMode: 'accept' });
+    const dflt = join(work, 'corrupt-default');
+    expect(unigap('run', '--rounds', '0', '--corrupt', '0.5', '--out', dflt, ...small).status).toBe(0);
+    expect(JSON.parse(readFileSync(join(dflt, 'report.json'), 'utf8')).config.corruptMode).toBe('flip');
+  });
+
   it('refuses to overwrite a run without --resume', () => {
     const out = join(work, 'twice');
     expect(unigap('run', '--rounds', '0', '--out', out, ...small).status).toBe(0);
@@ -136,6 +161,7 @@ describe('unigap flags', () => {
     [['run', '--rounds', 'two'], /--rounds <R>.*expected an integer/],
     [['run', '--samples', '0'], /--samples <N>.*expected an integer in \[1/],
     [['run', '--corrupt', '1.5'], /--corrupt <P>.*expected a number in \[0, 1\]/],
+    [['run', '--corrupt-mode', 'acept'], /--corrupt-mode <mode>.*Allowed choices are flip, accept/],
     [['run', '--bogus'], /unknown option '--bogus'/],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ])('%j → clear message, non-zero exit', (args, message) => {
@@ -148,7 +174,18 @@ describe('unigap flags', () => {
   it('--help lists every run option', () => {
     const r = unigap('run', '--help');
     expect(r.status).toBe(0);
-    for (const f of ['--strategy', '--rounds', '--samples', '--seed', '--corrupt', '--out', '--resume', '--no-guard'])
+    expect(r.stdout).toMatch(/--corrupt-mode <mode>[\s\S]*choices: "flip", "accept"[\s\S]*default: "flip"/);
+    for (const f of [
+      '--strategy',
+      '--rounds',
+      '--samples',
+      '--seed',
+      '--corrupt',
+      '--corrupt-mode',
+      '--out',
+      '--resume',
+      '--no-guard',
+    ])
       expect(r.stdout).toContain(f);
   });
 

@@ -13,7 +13,8 @@
  *
  * "Fresh samples" are the previous round's evaluation samples: they come from the current weights
  * (nothing trains in between), so the loop samples every prompt once per round.
- * Corruption (config.corrupt, config.corruptMode) is applied to the judgments that enter training, seeded by (seed, round).
+ * Corruption (config.corrupt, config.corruptMode) is applied to the judgments that enter training, seeded
+ * by (seed, round).
  */
 import { corruptJudgments } from './data.js';
 import { passRates } from './metrics.js';
