@@ -2,13 +2,16 @@
 # unigap on a GPU machine, no Node needed: configure and build the C++ harness standalone with nvcc,
 # run every CUDA check against the CPU core, run compute-sanitizer on the small cases, time the kernels
 # with CUDA events (--perf), measure D2D copy bandwidth, and time PyTorch eager / torch.compile
-# log_softmax + gather on the same shapes. The last thing printed is the table.
+# log_softmax + gather on the same shapes, and (issue 9) the similarity kernels against F.normalize +
+# matmul (cuBLAS), + torch.topk, and F.cosine_similarity. The last thing printed is the table.
 #
 #   bench/device/run.sh            # writes everything to $OUT (the device tool's folder) or ./gpu-out
 #   CUDA_ARCH=80 bench/device/run.sh   # another GPU generation (default 90: H100 / H200)
 #   SKIP_SANITIZER=1 / SKIP_TORCH=1 shorten the run.
-# Budget: about 6-7 minutes on an H100 (build < 1 min with one arch, checks ~1 min, sanitizer <= 3 min,
-# perf ~0.5 min, torch <= 3 min); every step has its own timeout. At most 8 files land in $OUT:
+# Budget: about 6-7 minutes on an H100 (build < 1 min with one arch, checks ~1 min, sanitizer <= 5 min,
+# perf ~0.5 min, torch <= 3 min); every step has its own timeout, capped so the whole run ends within
+# BUDGET_S seconds (default 520: fits one 540-600 s device call; a step that would not fit is skipped
+# and says so). At most 8 files land in $OUT:
 # run.log build.log gpu.csv check.txt sanitizer.log perf.txt torch.txt table.md.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +21,12 @@ BUILD="${BUILD_DIR:-build-gpu}"
 ARCH="${CUDA_ARCH:-90}"
 exec > >(tee "$OUT/run.log") 2>&1
 status=0
-step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+rm -f /tmp/unigap-torch-sim.txt
+step() { printf '\n== %s (%s, %d s in)\n' "$1" "$(date -u +%H:%M:%S)" "$SECONDS"; }
+BUDGET="${BUDGET_S:-520}"
+# cap T: the step timeout T, lowered so that the run (plus 20 s for the table) stays inside BUDGET;
+# prints 0 when fewer than 15 s would be left.
+cap() { local left=$(( BUDGET - 20 - SECONDS )); [ "$left" -lt 15 ] && { echo 0; return; }; [ "$1" -lt "$left" ] && echo "$1" || echo "$left"; }
 
 step "environment"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -42,16 +50,21 @@ echo "build: $(( $(date +%s) - t0 )) s"
 H="$BUILD/unigap_harness"
 
 step "CUDA checks vs the CPU core"
-if ! timeout 240 "$H" cuda | tee "$OUT/check.txt"; then status=1; echo "CHECKS FAILED (or timed out)"; fi
+t=$(cap 240); [ "$t" -gt 0 ] || t=15
+if ! timeout "$t" "$H" cuda | tee "$OUT/check.txt"; then status=1; echo "CHECKS FAILED (or timed out)"; fi
 grep -q "^SKIPPED" "$OUT/check.txt" && { echo "CUDA tests were SKIPPED: no usable device here"; status=1; }
 
 if [ -z "${SKIP_SANITIZER:-}" ] && command -v compute-sanitizer >/dev/null; then
   step "compute-sanitizer (small cases)"
   for t in "memcheck cuda/logprobs/empty_batch_and_bad_label" "memcheck cuda/dpo/from_logits_f16_in_place" \
-           "racecheck cuda/logprobs/forward_f16"; do
+           "racecheck cuda/logprobs/forward_f16" "memcheck cuda/similarity/sanitize_small" \
+           "racecheck cuda/similarity/sanitize_small"; do
     set -- $t
     echo "-- $1 $2"
-    timeout 60 compute-sanitizer --tool "$1" --error-exitcode 3 "$H" "$2" >/tmp/unigap-sanitizer.tmp 2>&1
+    # keep >= 200 s for perf and torch
+    tl=$(( BUDGET - 220 - SECONDS )); [ "$tl" -gt 60 ] && tl=60
+    if [ "$tl" -lt 15 ]; then echo "   (skipped: out of time budget)"; continue; fi
+    timeout "$tl" compute-sanitizer --tool "$1" --error-exitcode 3 "$H" "$2" >/tmp/unigap-sanitizer.tmp 2>&1
     rc=$?
     tail -4 /tmp/unigap-sanitizer.tmp; cat /tmp/unigap-sanitizer.tmp >>"$OUT/sanitizer.log"
     if [ $rc -eq 124 ]; then echo "   (timed out: not a failure, no verdict)"; elif [ $rc -ne 0 ]; then echo "   SANITIZER FAILED ($rc)"; status=1; fi
@@ -68,15 +81,20 @@ else
 fi
 
 step "perf (CUDA events, median of 7)"
-timeout 180 "$H" --perf cuda/perf | tee "$OUT/perf.txt" || status=1
+# cuda/perf/{copy_bandwidth, logprobs, dpo*, similarity}: the similarity part (matrix 8192x8192x1024,
+# top-k k=10 on 8192x65536x1024, pairedCosine [65536,1024]) adds ~5 s.
+t=$(cap 180); if [ "$t" -gt 0 ]; then timeout "$t" "$H" --perf cuda/perf | tee "$OUT/perf.txt" || status=1; else echo "(perf skipped: out of time budget)"; status=1; fi
 
 if [ -z "${SKIP_TORCH:-}" ]; then
   step "PyTorch baselines"
-  PYTHONUNBUFFERED=1 timeout 180 python3 bench/device/torch_baseline.py --out "$OUT/torch.txt" || echo "torch baseline: failed or timed out (see above)"
+  # similarity first (quick, ~10-20 s), then the log-prob baselines (slower: torch.compile)
+  t=$(cap 60); [ "$t" -gt 0 ] && { PYTHONUNBUFFERED=1 timeout "$t" python3 bench/device/torch_baseline.py --sim --out /tmp/unigap-torch-sim.txt || echo "torch similarity baseline: failed or timed out (see above)"; }
+  t=$(cap 180); [ "$t" -gt 0 ] && { PYTHONUNBUFFERED=1 timeout "$t" python3 bench/device/torch_baseline.py --out "$OUT/torch.txt" || echo "torch baseline: failed or timed out (see above)"; }
+  [ -f /tmp/unigap-torch-sim.txt ] && cat /tmp/unigap-torch-sim.txt >>"$OUT/torch.txt"
 fi
 
 step "table"
-python3 bench/device/torch_baseline.py --table --harness "$OUT/perf.txt" --torch "$OUT/torch.txt" --gpu "$OUT/gpu.csv" \
+python3 bench/device/torch_baseline.py --table --harness "$OUT/perf.txt" --torch "$OUT/torch.txt" --torch-sim "$OUT/torch.txt" --gpu "$OUT/gpu.csv" \
   | tee "$OUT/table.md"
 echo "run.sh: exit $status"
 exit $status

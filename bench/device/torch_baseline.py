@@ -7,9 +7,14 @@
       warm-up). Writes TORCH|name|dtype|shape|ms lines. If torch is not importable or sees no GPU it
       writes one TORCH_SKIPPED|reason line and exits 0.
 
-  torch_baseline.py --table --harness perf.txt --torch torch.txt [--gpu gpu.csv]
-      Joins the harness PERF lines and the torch lines into one markdown table, with the targets of
-      issue 8 checked where both sides were measured.
+  torch_baseline.py --sim --out torch_sim.txt
+      Similarity baselines (issue 9) on the harness's perf shapes: F.normalize + matmul (cuBLAS) with
+      scale and bias in bf16, the same in f32 with TF32 off (the exact-f32 reference), F.normalize +
+      matmul + torch.topk(k=10), and F.cosine_similarity for the paired case. TORCH|... lines as above.
+
+  torch_baseline.py --table --harness perf.txt --torch torch.txt [--torch-sim torch_sim.txt] [--gpu gpu.csv]
+      Joins the harness PERF / PERF_SIM lines and the torch lines into one markdown table, with the
+      targets of issues 8 and 9 checked where both sides were measured.
 """
 import argparse
 import os
@@ -95,6 +100,107 @@ def run_torch(out_path):
     return lines
 
 
+SIM_MATRIX = (8192, 8192, 1024)
+SIM_TOPK = (8192, 65536, 1024, 10)
+SIM_PAIRED = (65536, 1024)
+
+
+def run_torch_sim(out_path):
+    sink = open(out_path, "w") if out_path else None
+
+    def emit(line):
+        print(line, flush=True)
+        if sink:
+            sink.write(line + "\n")
+            sink.flush()
+
+    try:
+        import torch
+        import torch.nn.functional as F
+    except Exception as e:  # noqa: BLE001
+        emit(f"TORCH_SKIPPED|torch is not importable: {type(e).__name__}: {e}")
+        return
+    if not torch.cuda.is_available():
+        emit("TORCH_SKIPPED|torch sees no CUDA device")
+        return
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.manual_seed(0)
+    n, m, d = SIM_MATRIX
+    shape = f"{n}x{m}x{d}"
+    a = torch.randn(n, d, device="cuda").to(torch.bfloat16)
+    b = torch.randn(m, d, device="cuda").to(torch.bfloat16)
+    with torch.no_grad():
+        ms = time_ms(lambda: torch.addmm(torch.tensor(-2.5, device="cuda", dtype=torch.bfloat16),
+                                         F.normalize(a, dim=-1), F.normalize(b, dim=-1).T, alpha=14.3), reps=5)
+        emit(f"TORCH|torch F.normalize+matmul (bf16 out, cuBLAS)|bf16|{shape}|{ms:.4f}")
+        af, bf = a.float(), b.float()
+        ms = time_ms(lambda: torch.addmm(torch.tensor(-2.5, device="cuda"), F.normalize(af, dim=-1),
+                                         F.normalize(bf, dim=-1).T, alpha=14.3), reps=5)
+        emit(f"TORCH|torch F.normalize+matmul (f32, TF32 off: exact f32 SGEMM)|bf16->f32|{shape}|{ms:.4f}")
+        del af, bf
+    del a, b
+    torch.cuda.empty_cache()
+
+    n, m, d, k = SIM_TOPK
+    shape = f"{n}x{m}x{d}"
+    q = torch.randn(n, d, device="cuda").to(torch.bfloat16)
+    c = torch.randn(m, d, device="cuda").to(torch.bfloat16)
+    with torch.no_grad():
+        ms = time_ms(lambda: torch.topk(F.normalize(q, dim=-1) @ F.normalize(c, dim=-1).T, k, dim=-1), reps=3)
+        emit(f"TORCH|torch F.normalize+matmul+topk k={k} (N x M bf16 in memory)|bf16|{shape}|{ms:.4f}")
+    del q, c
+    torch.cuda.empty_cache()
+
+    n, d = SIM_PAIRED
+    for name, dt in (("bf16", torch.bfloat16), ("f32", torch.float32)):
+        x = torch.randn(n, d, device="cuda").to(dt)
+        y = torch.randn(n, d, device="cuda").to(dt)
+        with torch.no_grad():
+            ms = time_ms(lambda: F.cosine_similarity(x, y, dim=-1))
+        emit(f"TORCH|torch F.cosine_similarity|{name}|{n}x{d}|{ms:.4f}")
+        del x, y
+    torch.cuda.empty_cache()
+
+
+def sim_table(perf_sim, perf, torch_rows, copy):
+    if not perf_sim and not any(r[1].startswith("unigap pairedCosine") for r in perf):
+        print("\nNo similarity PERF lines (cuda/perf/similarity did not run).")
+        return
+    print("\n## Similarity (issue 9)\n")
+    print("| op | dtype | shape | ms (median) | TFLOP/s or GB/s |")
+    print("|---|---|---|---:|---:|")
+    for r in perf_sim:
+        print(f"| {r[1]} | {r[2]} | {r[3]} | {float(r[4]):.3f} | {float(r[5]):.1f} TFLOP/s |")
+    for r in perf:
+        if r[1].startswith("unigap pairedCosine"):
+            print(f"| {r[1]} | {r[2]} | {r[3]} | {float(r[4]):.3f} | {float(r[5]):.0f} GB/s ({float(r[6]):.1f}% of copy) |")
+    for r in torch_rows:
+        if "normalize" in r[1] or "cosine" in r[1]:
+            print(f"| {r[1]} | {r[2]} | {r[3]} | {float(r[4]):.3f} | |")
+    print("\n## Targets (issue 9)\n")
+    ours = {r[1].split(" (")[0]: float(r[4]) for r in perf_sim}
+    tor = {r[1]: float(r[4]) for r in torch_rows}
+    mat = ours.get("unigap similarityMatrix")
+    ref = tor.get("torch F.normalize+matmul (bf16 out, cuBLAS)")
+    if mat and ref:
+        pct = 100 * ref / mat
+        print(f"- similarityMatrix 8192x8192x1024 bf16: {pct:.1f}% of torch normalize+matmul (target >= 60%): "
+              f"{'MET' if pct >= 60 else 'NOT MET'}")
+    ref32 = tor.get("torch F.normalize+matmul (f32, TF32 off: exact f32 SGEMM)")
+    if mat and ref32:
+        print(f"- (same precision) similarityMatrix vs torch exact-f32 SGEMM normalize+matmul: {100 * ref32 / mat:.1f}%")
+    tk = ours.get("unigap topkSimilarity k=10")
+    ref = next((v for k_, v in tor.items() if "topk" in k_), None)
+    if tk and ref:
+        print(f"- topkSimilarity k=10 8192x65536x1024 bf16: {ref / tk:.2f}x torch matmul+topk (target > 1x): "
+              f"{'MET' if tk < ref else 'NOT MET'}")
+    for r in perf:
+        if r[1].startswith("unigap pairedCosine") and r[2] == "bf16":
+            pct = float(r[6])
+            print(f"- pairedCosine [65536,1024] bf16: {pct:.1f}% of copy bandwidth (target >= 85%): "
+                  f"{'MET' if pct >= 85 else 'NOT MET'}")
+
+
 def parse(path, tag):
     rows = []
     if not path or not os.path.exists(path):
@@ -107,7 +213,10 @@ def parse(path, tag):
 
 
 def table(args):
-    perf = parse(args.harness, "PERF|")
+    perf_all = parse(args.harness, "PERF|")
+    perf_sim = parse(args.harness, "PERF_SIM|")
+    sim_rows = parse(getattr(args, "torch_sim", None), "TORCH|")
+    perf = [r for r in perf_all if not r[1].startswith("unigap pairedCosine")]
     ratios = parse(args.harness, "PERF_RATIO|")
     torch_rows = parse(args.torch, "TORCH|")
     skipped = parse(args.torch, "TORCH_SKIPPED|") + parse(args.torch, "TORCH_INFO|")
@@ -120,7 +229,7 @@ def table(args):
     if not perf:
         print("No harness PERF lines: the CUDA perf tests did not run (no device, or the build failed).")
     copy = None
-    for r in perf:
+    for r in perf_all:
         if r[1].startswith("copy_d2d"):
             copy = float(r[5])
     eager = {}
@@ -133,6 +242,7 @@ def table(args):
         ref = eager.get(("torch eager log_softmax+gather (forward)", dt))
         sp = f"{ref / ms:.2f}x" if ref and "forward" in name and "fwd+bwd" not in name else ""
         print(f"| {name} | {dt} | {shape} | {ms:.3f} | {gbps:.0f} | {pct:.1f} | {sp} |")
+    torch_rows = [r for r in torch_rows if "normalize" not in r[1] and "cosine" not in r[1]]  # issue 9 rows: below
     for r in torch_rows:
         name, dt, shape, ms = r[1], r[2], r[3], float(r[4])
         bytes_ = N * V * (2 if dt == "bf16" else 4)
@@ -159,6 +269,7 @@ def table(args):
         dt, what, val = r[1], r[2], float(r[3])
         limit = 2.2 if "fwd+bwd/forward" in what else 1.1
         print(f"- {what} {dt}: {val:.3f} ({r[4]}; {r[5]}): {'MET' if val <= limit else 'NOT MET'}")
+    sim_table(perf_sim, perf_all, sim_rows, copy)
 
 
 def main():
@@ -168,7 +279,12 @@ def main():
     ap.add_argument("--harness")
     ap.add_argument("--torch")
     ap.add_argument("--gpu")
+    ap.add_argument("--sim", action="store_true")
+    ap.add_argument("--torch-sim", dest="torch_sim")
     args = ap.parse_args()
+    if args.sim:
+        run_torch_sim(args.out)
+        return 0
     if args.table:
         table(args)
         return 0

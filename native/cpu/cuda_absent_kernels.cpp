@@ -70,4 +70,21 @@ unigap_status unigap_cuda_dpo_from_logits(const unigap_logprobs_args *, const un
 unigap_status unigap_cuda_dpo_loss(const unigap_dpo_args *, unigap_cuda_stream) {
   return UNIGAP_STATUS_DEVICE_UNAVAILABLE;
 }
+
+unigap_status unigap_cuda_paired_cosine(const void *, unigap_dtype, const void *, unigap_dtype, int64_t, int64_t,
+                                        float *, unigap_cuda_stream) {
+  return UNIGAP_STATUS_DEVICE_UNAVAILABLE;
+}
+unigap_status unigap_cuda_similarity_matrix(const void *, unigap_dtype, int64_t, const void *, unigap_dtype, int64_t,
+                                            int64_t, int, float, float, float *, int, unigap_cuda_stream) {
+  return UNIGAP_STATUS_DEVICE_UNAVAILABLE;
+}
+unigap_status unigap_cuda_topk_similarity(const void *, unigap_dtype, int64_t, const void *, unigap_dtype, int64_t,
+                                          int64_t, int64_t, int, int32_t *, float *, int, unigap_cuda_stream) {
+  return UNIGAP_STATUS_DEVICE_UNAVAILABLE;
+}
+unigap_status unigap_cuda_retrieval_ranks(const void *, unigap_dtype, const void *, unigap_dtype, int64_t, int64_t,
+                                          int, double *, int, unigap_cuda_stream) {
+  return UNIGAP_STATUS_DEVICE_UNAVAILABLE;
+}
 }

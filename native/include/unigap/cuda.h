@@ -121,6 +121,31 @@ unigap_status unigap_cuda_dpo_from_logits(const unigap_logprobs_args *lp, const 
  */
 unigap_status unigap_cuda_dpo_loss(const unigap_dpo_args *d, unigap_cuda_stream stream);
 
+/*
+ * Similarity on device pointers (spec: unigap/similarity.h, mirrored: normalisation with an f32 sum of
+ * squares and 1 / sqrt in f64, zero rows -> 0, NaN / infinite rows poison exactly their outputs, the
+ * top-k order "any number beats NaN, larger beats smaller, ties -> lower index", ranks = 1 + #strictly
+ * greater with s_ii from the same f32 accumulation chain as s_ij). Inputs are f32 / bf16 / f16 (f64:
+ * UNSUPPORTED_DTYPE), each matrix its own dtype; every sum is f32. The products run in exact f32 FMA
+ * (a shared-memory tiled kernel; no tensor cores yet). `flags` must be 0: it is reserved for opt-in
+ * reduced-precision modes (tf32 / bf16 tensor cores), which return INVALID_ARGUMENT today.
+ * Scratch: the normalised rows are packed once into f32 (O((N + M) D), stream-ordered allocator);
+ * top-k keeps per-split lists of k (O(N k)) and never writes N x M (tuned for small k: insertion into
+ * sorted lists); ranks keep one count per row. clipScore = 100 * max(paired cosine, 0) on the host.
+ * Outputs (all DEVICE memory): out n floats | out n * m floats | indices, scores n * k | ranks n doubles.
+ */
+unigap_status unigap_cuda_paired_cosine(const void *a, unigap_dtype a_dtype, const void *b, unigap_dtype b_dtype,
+                                        int64_t n, int64_t d, float *out, unigap_cuda_stream stream);
+unigap_status unigap_cuda_similarity_matrix(const void *a, unigap_dtype a_dtype, int64_t n, const void *b,
+                                            unigap_dtype b_dtype, int64_t m, int64_t d, int normalize, float scale,
+                                            float bias, float *out, int flags, unigap_cuda_stream stream);
+unigap_status unigap_cuda_topk_similarity(const void *q, unigap_dtype q_dtype, int64_t n, const void *c,
+                                          unigap_dtype c_dtype, int64_t m, int64_t d, int64_t k, int normalize,
+                                          int32_t *indices, float *scores, int flags, unigap_cuda_stream stream);
+unigap_status unigap_cuda_retrieval_ranks(const void *q, unigap_dtype q_dtype, const void *c, unigap_dtype c_dtype,
+                                          int64_t n, int64_t d, int normalize, double *ranks, int flags,
+                                          unigap_cuda_stream stream);
+
 #ifdef __cplusplus
 }
 #endif
