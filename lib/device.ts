@@ -17,6 +17,7 @@
  */
 import { DeviceUnavailableError, InvalidTypeError, InvalidValueError, ShapeMismatchError } from './errors.js';
 import { loadNative, type NativeBinding } from './native.js';
+import { requireEnum } from './validate.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda';
 /** Element types a DeviceTensor holds. bf16 / f16 travel as raw bits in a Uint16Array. */
@@ -322,19 +323,86 @@ export function resolveDevice(
 ): ResolvedDevice {
   const d = requested === undefined ? defaultDevice : checkDevice('resolveDevice', requested);
   if (d === 'cpu') return { device: 'cpu', reason: "device 'cpu' requested" };
-  const st = cudaStatus();
   if (d === 'cuda') {
+    const st = cachedCudaStatus();
     if (!st.available)
       throw new DeviceUnavailableError(
         `${path}: device 'cuda' requested but no usable CUDA device (${st.reason ?? 'unknown'})`,
       );
     return { device: 'cuda', reason: "device 'cuda' requested" };
   }
+  // 'auto': decided from the inputs first, so host-array calls never touch the native layer.
   if (!inputs.some(isDeviceTensor)) return { device: 'cpu', reason: 'auto: inputs are host arrays' };
   if (!verifiedCudaPaths.has(path))
     return { device: 'cpu', reason: `auto: the CUDA path '${path}' is not verified on a GPU yet` };
+  const st = cachedCudaStatus();
   if (!st.available) return { device: 'cpu', reason: `auto: no usable CUDA device (${st.reason ?? 'unknown'})` };
   return { device: 'cuda', reason: 'auto: DeviceTensor inputs and a verified CUDA path' };
+}
+
+let statusCache: { available: boolean; reason: string | null } | null = null;
+/** cudaStatus() once per process (device availability does not change while it runs). */
+function cachedCudaStatus(): { available: boolean; reason: string | null } {
+  return (statusCache ??= cudaStatus());
+}
+
+const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda'];
+
+/** The `device` option every kernel call takes. */
+export interface DeviceOption {
+  /**
+   * Where the call runs: 'cpu', 'cuda' (a DeviceUnavailableError, code ERR_UNIGAP_DEVICE_UNAVAILABLE,
+   * without a usable CUDA device) or 'auto' (the CPU for typed arrays; CUDA for DeviceTensors only on
+   * a GPU-verified path, else a typed error). Default: the process default from setDefaultDevice,
+   * itself 'auto' by default.
+   */
+  device?: Device;
+}
+
+/**
+ * The facades' device gate, run before any native call. Validates the call's `device` option (typed
+ * error naming the valid values), resolves it with {@link resolveDevice} and returns 'cpu' only when
+ * the host path may run: host arrays with 'auto' or 'cpu'. Everything else throws a typed error:
+ *  - explicit 'cuda' without a usable device: DeviceUnavailableError (from resolveDevice);
+ *  - DeviceTensor inputs with 'cpu': InvalidTypeError (download them first);
+ *  - DeviceTensor inputs whose CUDA route is not wired (`cuda: 'unwired'`: no binding) or whose
+ *    path is not in verifiedCudaPaths: DeviceUnavailableError; never a CPU fallback reading device memory;
+ *  - host arrays with an explicit 'cuda' on a machine that has one: DeviceUnavailableError (upload them).
+ * Returns 'cuda' only for DeviceTensor inputs on a verified path with `cuda: 'wired'`.
+ * @internal
+ */
+export function routeKernelDevice(
+  fn: string,
+  path: string,
+  requested: unknown,
+  inputs: readonly unknown[],
+  cuda: 'wired' | 'pending' | 'unwired',
+): 'cpu' | 'cuda' {
+  const req = requested === undefined ? undefined : requireEnum(fn, 'device', requested, DEVICES);
+  const onDevice = inputs.some(isDeviceTensor);
+  if (onDevice && (req ?? defaultDevice) === 'cpu')
+    throw new InvalidTypeError(
+      `${fn}: device 'cpu' was requested but an input is a DeviceTensor; download it (tensor.download()) first`,
+    );
+  const r = resolveDevice(req, `${fn} (${path})`, inputs);
+  if (!onDevice) {
+    if (r.device === 'cpu') return 'cpu';
+    throw new DeviceUnavailableError(
+      `${fn}: device 'cuda' with host arrays is not supported; upload them with DeviceTensor.upload, or use 'auto' / 'cpu'`,
+    );
+  }
+  if (cuda === 'unwired')
+    throw new DeviceUnavailableError(
+      `${fn}: CUDA ${path.split('.')[0]} is not wired yet; download the DeviceTensor inputs (tensor.download()) and pass host arrays`,
+    );
+  if (!verifiedCudaPaths.has(path))
+    throw new DeviceUnavailableError(
+      `${fn}: the CUDA path '${path}' is not verified on a GPU yet; download the DeviceTensor inputs (tensor.download()) and pass host arrays`,
+    );
+  if (r.device === 'cpu') throw new DeviceUnavailableError(`${fn}: ${r.reason}`);
+  if (cuda === 'pending')
+    throw new DeviceUnavailableError(`${fn}: the DeviceTensor route of '${path}' is not wired into this facade yet`);
+  return 'cuda';
 }
 
 // ---------------------------------------------------------------- CUDA kernels on DeviceTensors

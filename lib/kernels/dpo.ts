@@ -5,6 +5,7 @@
  */
 import { assertIsaUsable } from '../backend.js';
 import { InvalidTypeError, InvalidValueError, ShapeMismatchError } from '../errors.js';
+import { routeKernelDevice, type DeviceOption } from '../device.js';
 import { loadNative } from '../native.js';
 import {
   prepareLogprobsCall,
@@ -54,7 +55,7 @@ export interface DpoInputs {
   referenceFree?: boolean;
 }
 
-export interface DpoLossOptions {
+export interface DpoLossOptions extends DeviceOption {
   /** β > 0, finite. Default 0.1. */
   beta?: number;
   /** One loss type or a list (TRL's combined losses, e.g. ['sigmoid', 'sft']). Default 'sigmoid'. */
@@ -150,6 +151,7 @@ const OPTION_KEYS = [
   'bcoDelta',
   'weights',
 ] as const;
+const DPO_LOSS_KEYS = [...OPTION_KEYS, 'device'] as const;
 const INPUT_KEYS = [
   'policyChosen',
   'policyRejected',
@@ -291,6 +293,8 @@ export function dpoLoss(inputs: DpoInputs, options?: DpoLossOptions): DpoLossRes
   if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs))
     throw new InvalidTypeError(`${fn}: inputs must be an object, got ${describe(inputs)}`);
   const inp = checkOptions(fn, inputs, INPUT_KEYS);
+  const { device, ...dpoOptions } = checkOptions(fn, options, DPO_LOSS_KEYS);
+  routeKernelDevice(fn, 'dpo.loss', device, Object.values(inp), 'unwired');
   const pc = requireArray<Floats>(fn, 'policyChosen', inp.policyChosen, [Float32Array, Float64Array]);
   const B = pc.length;
   if (B === 0) throw new ShapeMismatchError(`${fn}: policyChosen is empty; at least one pair is required`);
@@ -314,7 +318,7 @@ export function dpoLoss(inputs: DpoInputs, options?: DpoLossOptions): DpoLossRes
     rc = toF64(a);
     rr = toF64(b);
   }
-  const opts = resolveDpoOptions(fn, options, B);
+  const opts = resolveDpoOptions(fn, dpoOptions, B);
   const need = countsNeeded(opts.lossTypes);
   let ct: Int32Array | undefined;
   let rt: Int32Array | undefined;
@@ -389,6 +393,7 @@ export interface DpoFromLogitsResult extends DpoLossResult {
 const LOGPROBS_INPUT_KEYS = ['dtype', 'shape', 'offsets', 'shift', 'ignoreIndex', 'mask', 'temperature'] as const;
 const FUSED_KEYS = [
   ...LOGPROBS_INPUT_KEYS,
+  'device',
   ...OPTION_KEYS,
   'referenceChosen',
   'referenceRejected',
@@ -406,6 +411,7 @@ interface PreparedFused {
 
 function prepareFused(fn: string, logits: unknown, labels: unknown, options: DpoFromLogitsOptions | undefined) {
   const o = checkOptions(fn, options, FUSED_KEYS);
+  routeKernelDevice(fn, 'dpo.fromLogits', o.device, [logits, labels, o.mask, o.offsets], 'pending');
   const lpOpts: Record<string, unknown> = {};
   for (const k of LOGPROBS_INPUT_KEYS) if (o[k] !== undefined) lpOpts[k] = o[k];
   // Shared normalization of the logits / labels / grouping with scoreLogprobs (validated, typed errors).

@@ -7,6 +7,7 @@
  */
 import { InvalidTypeError, InvalidValueError, ShapeMismatchError } from '../errors.js';
 import { assertIsaUsable } from '../backend.js';
+import { routeKernelDevice, type DeviceOption } from '../device.js';
 import { loadNative } from '../native.js';
 import {
   checkOptions,
@@ -82,7 +83,7 @@ export interface ScoreLogprobsGradientOptions extends LogprobsUpstream {
   out?: Float32Array | Uint16Array;
 }
 
-export interface ScoreLogprobsOptions extends LogprobsInputOptions {
+export interface ScoreLogprobsOptions extends LogprobsInputOptions, DeviceOption {
   /** Also return per-row entropy of softmax(z/τ) (`tokenEntropy`). Default false. */
   entropy?: boolean;
   /** Also return per-row argmax(z) === label (`tokenCorrect`, TRL's token accuracy). Default false. */
@@ -114,7 +115,7 @@ export interface ScoreLogprobsResult {
   gradient?: Float32Array | Uint16Array;
 }
 
-export interface LogprobsBackwardOptions extends LogprobsInputOptions {
+export interface LogprobsBackwardOptions extends LogprobsInputOptions, DeviceOption {
   /** `tokenLse` from a forward on the same inputs: the backward is then one sweep. Default: recomputed. */
   lse?: Float32Array;
   /** Write the gradient over the logits. Default false. */
@@ -160,7 +161,7 @@ export interface NativeLogprobsCall {
 export type LogprobsMode = 'forward' | 'backward' | 'forwardBackward';
 
 /** Options of {@link prepareLogprobsCall}: everything scoreLogprobs takes, plus the mode and `lse`. */
-export interface PrepareLogprobsOptions extends ScoreLogprobsOptions {
+export interface PrepareLogprobsOptions extends Omit<ScoreLogprobsOptions, 'device'> {
   /**
    * 'forward', 'backward' (needs `gradient` for the upstream; allocates no forward outputs) or
    * 'forwardBackward'. Default: 'forwardBackward' when `gradient` is given, else 'forward'.
@@ -197,9 +198,10 @@ declare module '../native.js' {
 }
 
 const INPUT_KEYS = ['dtype', 'shape', 'offsets', 'shift', 'ignoreIndex', 'mask', 'temperature'] as const;
-const SCORE_KEYS = [...INPUT_KEYS, 'entropy', 'accuracy', 'logitSums', 'gradient'] as const;
-const PREPARE_KEYS = [...SCORE_KEYS, 'mode', 'lse'] as const;
-const BACKWARD_KEYS = [...INPUT_KEYS, 'lse', 'inPlace', 'out'] as const;
+const SCORE_BASE_KEYS = [...INPUT_KEYS, 'entropy', 'accuracy', 'logitSums', 'gradient'] as const;
+const SCORE_KEYS = [...SCORE_BASE_KEYS, 'device'] as const;
+const PREPARE_KEYS = [...SCORE_BASE_KEYS, 'mode', 'lse'] as const;
+const BACKWARD_KEYS = [...INPUT_KEYS, 'lse', 'inPlace', 'out', 'device'] as const;
 const DTYPE_CODE = { f32: 0, bf16: 2, f16: 3 } as const;
 const INT32_MAX = 2147483647;
 
@@ -432,7 +434,14 @@ export function logprobsResultOf(p: PreparedLogprobsCall): ScoreLogprobsResult {
 }
 
 function prepareScore(fn: string, logits: LogitsInput, labels: Int32Array, options?: ScoreLogprobsOptions) {
-  const o = checkOptions(fn, options, SCORE_KEYS);
+  const { device, ...o } = checkOptions(fn, options, SCORE_KEYS);
+  routeKernelDevice(
+    fn,
+    o.gradient === undefined ? 'logprobs.forward' : 'logprobs.forwardBackward',
+    device,
+    [logits, labels, o.mask, o.offsets],
+    'pending',
+  );
   return prepareLogprobsCall(fn, logits, labels, o);
 }
 
@@ -443,7 +452,8 @@ function prepareBackward(
   upstream: LogprobsUpstream,
   options?: LogprobsBackwardOptions,
 ) {
-  const o = checkOptions(fn, options, BACKWARD_KEYS);
+  const { device, ...o } = checkOptions(fn, options, BACKWARD_KEYS);
+  routeKernelDevice(fn, 'logprobs.backward', device, [logits, labels, o.mask, o.offsets], 'pending');
   if (upstream === null || typeof upstream !== 'object' || ArrayBuffer.isView(upstream))
     throw new InvalidTypeError(`${fn}: upstream must be an object { seq?, token? }, got ${describe(upstream)}`);
   const u = checkOptions(`${fn}: upstream`, upstream, ['seq', 'token']);

@@ -5,6 +5,7 @@
  */
 import { assertIsaUsable } from '../backend.js';
 import { InvalidTypeError, InvalidValueError, ShapeMismatchError } from '../errors.js';
+import { routeKernelDevice, type DeviceOption } from '../device.js';
 import { loadNative } from '../native.js';
 import {
   checkOptions,
@@ -37,7 +38,7 @@ export interface Embeddings {
 /** An {@link Embeddings} object or an onnxruntime-style tensor ({ type, data, dims }) of rank 2. */
 export type EmbeddingsInput = Embeddings | TensorLike;
 
-export interface SimilarityMatrixOptions {
+export interface SimilarityMatrixOptions extends DeviceOption {
   /** Divide each row by its L2 norm first (cosine similarity); false gives raw dot products. Default true. */
   normalize?: boolean;
   /** Multiplier applied to every score (open_clip's logit_scale.exp(), e.g. 100). Finite. Default 1. */
@@ -52,7 +53,7 @@ export interface SimilarityMatrixOptions {
   out?: Float32Array;
 }
 
-export interface TopkSimilarityOptions {
+export interface TopkSimilarityOptions extends DeviceOption {
   /** Cosine (true) or raw dot-product (false) scores. Default true. */
   normalize?: boolean;
 }
@@ -68,7 +69,7 @@ export interface TopkSimilarityResult {
   k: number;
 }
 
-export interface RetrievalRanksOptions {
+export interface RetrievalRanksOptions extends DeviceOption {
   /** Cosine (true) or raw dot-product (false) scores; ranks are unchanged by a positive scale. Default true. */
   normalize?: boolean;
 }
@@ -91,7 +92,7 @@ export interface RetrievalRanksResult {
   medianRank: number;
 }
 
-export interface ClipScoreOptions {
+export interface ClipScoreOptions extends DeviceOption {
   /**
    * 'mean' (torchmetrics): max(mean over pairs of 100 cos, 0), clamped after averaging.
    * 'none': per pair max(100 cos, 0). NaN pairs stay NaN. Default 'mean'.
@@ -118,6 +119,19 @@ interface SimilarityNative {
 }
 
 const native = () => loadNative() as unknown as SimilarityNative;
+
+/** Options of {@link pairedCosine}: only where it runs. */
+export type PairedCosineOptions = DeviceOption;
+
+/**
+ * The device gate of every similarity call (before any native call): host arrays run on the CPU with
+ * 'auto' / 'cpu'; DeviceTensor inputs (as the input or its `data`) are a typed error, since the CUDA
+ * similarity kernels have no binding yet.
+ */
+function routeSimilarity(fn: string, path: string, device: unknown, a: unknown, b: unknown): void {
+  const dataOf = (x: unknown) => (x !== null && typeof x === 'object' ? (x as { data?: unknown }).data : undefined);
+  routeKernelDevice(fn, `similarity.${path}`, device, [a, b, dataOf(a), dataOf(b)], 'unwired');
+}
 
 /** Largest row count: indices are int32 and panels pad rows. */
 const MAX_ROWS = 2 ** 31 - 64;
@@ -191,8 +205,15 @@ function pairedPrep(fn: string, images: EmbeddingsInput, texts: EmbeddingsInput)
  * two f64 inputs accumulate in f64.
  * @returns Float32Array of N.
  */
-export function pairedCosine(images: EmbeddingsInput, texts: EmbeddingsInput): Float32Array {
-  const { a, b } = pairedPrep('pairedCosine', images, texts);
+export function pairedCosine(
+  images: EmbeddingsInput,
+  texts: EmbeddingsInput,
+  options?: PairedCosineOptions,
+): Float32Array {
+  const fn = 'pairedCosine';
+  const o = checkOptions(fn, options, ['device']);
+  routeSimilarity(fn, 'pairedCosine', o.device, images, texts);
+  const { a, b } = pairedPrep(fn, images, texts);
   assertIsaUsable();
   const out = new Float32Array(a.rows);
   native().similarityPairedCosine(a.data, a.dtype, b.data, b.dtype, a.rows, a.d, out);
@@ -205,11 +226,15 @@ export function pairedCosine(images: EmbeddingsInput, texts: EmbeddingsInput): F
  * `'none'` returns the per-pair scores, each clamped at 0. Unlike torchmetrics, a zero embedding
  * scores 0 instead of NaN.
  */
-export function clipScore(images: EmbeddingsInput, texts: EmbeddingsInput, options?: { reduction?: 'mean' }): number;
 export function clipScore(
   images: EmbeddingsInput,
   texts: EmbeddingsInput,
-  options: { reduction: 'none' },
+  options?: { reduction?: 'mean' } & DeviceOption,
+): number;
+export function clipScore(
+  images: EmbeddingsInput,
+  texts: EmbeddingsInput,
+  options: { reduction: 'none' } & DeviceOption,
 ): Float32Array;
 export function clipScore(
   images: EmbeddingsInput,
@@ -222,7 +247,8 @@ export function clipScore(
   options?: ClipScoreOptions,
 ): number | Float32Array {
   const fn = 'clipScore';
-  const o = checkOptions(fn, options, ['reduction']);
+  const o = checkOptions(fn, options, ['reduction', 'device']);
+  routeSimilarity(fn, 'pairedCosine', o.device, images, texts);
   const reduction = o.reduction === undefined ? 'mean' : requireEnum(fn, 'reduction', o.reduction, ['mean', 'none']);
   const { a, b } = pairedPrep(fn, images, texts);
   assertIsaUsable();
@@ -249,7 +275,8 @@ function matrixPrep(
   options: SimilarityMatrixOptions | undefined,
   fn: string,
 ) {
-  const o = checkOptions(fn, options, ['normalize', 'scale', 'bias', 'out']);
+  const o = checkOptions(fn, options, ['normalize', 'scale', 'bias', 'out', 'device']);
+  routeSimilarity(fn, 'matrix', o.device, images, texts);
   const normalize = flag(fn, 'normalize', o.normalize, true);
   const scale = o.scale === undefined ? 1 : requireNumber(fn, 'scale', o.scale);
   const bias = o.bias === undefined ? 0 : requireNumber(fn, 'bias', o.bias);
@@ -309,7 +336,8 @@ function topkPrep(
   options: TopkSimilarityOptions | undefined,
   fn: string,
 ) {
-  const o = checkOptions(fn, options, ['normalize']);
+  const o = checkOptions(fn, options, ['normalize', 'device']);
+  routeSimilarity(fn, 'topk', o.device, queries, candidates);
   const normalize = flag(fn, 'normalize', o.normalize, true);
   const a = resolve(fn, 'queries', queries);
   const b = resolve(fn, 'candidates', candidates);
@@ -362,7 +390,8 @@ function ranksPrep(
   options: RetrievalRanksOptions | undefined,
   fn: string,
 ) {
-  const o = checkOptions(fn, options, ['normalize']);
+  const o = checkOptions(fn, options, ['normalize', 'device']);
+  routeSimilarity(fn, 'ranks', o.device, queries, candidates);
   const normalize = flag(fn, 'normalize', o.normalize, true);
   const a = resolve(fn, 'queries', queries);
   const b = resolve(fn, 'candidates', candidates);
