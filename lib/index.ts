@@ -58,6 +58,7 @@ export {
 export type {
   Embeddings,
   EmbeddingsInput,
+  PairedCosineOptions,
   SimilarityMatrixOptions,
   TopkSimilarityOptions,
   TopkSimilarityResult,
@@ -157,6 +158,7 @@ export type {
   DeviceArray,
   DeviceDtype,
   DeviceLogprobsCall,
+  DeviceOption,
   DeviceTensorOptions,
   ResolvedDevice,
 } from './device.js';
