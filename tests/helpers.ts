@@ -42,3 +42,22 @@ export function tiersAvailable(best: string | null): ('scalar' | 'avx2' | 'avx51
   const all = ['scalar', 'avx2', 'avx512'] as const;
   return all.slice(0, all.indexOf((best ?? 'scalar') as (typeof all)[number]) + 1);
 }
+
+/** Every public kernel function (sync and async): the suites that must cover them all use this list. */
+export const KERNEL_FUNCTIONS: readonly string[] = [
+  'scoreLogprobs',
+  'scoreLogprobsAsync',
+  'logprobsBackward',
+  'logprobsBackwardAsync',
+  'dpoLoss',
+  'dpoLossFromLogits',
+  'dpoLossFromLogitsAsync',
+  'pairedCosine',
+  'clipScore',
+  'similarityMatrix',
+  'similarityMatrixAsync',
+  'topkSimilarity',
+  'topkSimilarityAsync',
+  'retrievalRanks',
+  'retrievalRanksAsync',
+];

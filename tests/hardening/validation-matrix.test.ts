@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 import * as api from '../../lib/index.js';
 import { packageRoot } from '../../lib/native.js';
+import { KERNEL_FUNCTIONS } from '../helpers.js';
 import { ALLOWED, buildCases, buildEdgeCalls, runCase, type BadClass } from './cases.js';
 
 const cases = buildCases(api);
@@ -19,23 +20,7 @@ describe('validation matrix', () => {
   it('covers every public kernel function with every class that applies to it', () => {
     const byFn = new Map<string, Set<BadClass>>();
     for (const c of cases) byFn.set(c.fn, (byFn.get(c.fn) ?? new Set()).add(c.cls));
-    const kernels = [
-      'scoreLogprobs',
-      'scoreLogprobsAsync',
-      'logprobsBackward',
-      'logprobsBackwardAsync',
-      'dpoLoss',
-      'dpoLossFromLogits',
-      'dpoLossFromLogitsAsync',
-      'pairedCosine',
-      'clipScore',
-      'similarityMatrix',
-      'similarityMatrixAsync',
-      'topkSimilarity',
-      'topkSimilarityAsync',
-      'retrievalRanks',
-      'retrievalRanksAsync',
-    ];
+    const kernels = KERNEL_FUNCTIONS;
     for (const fn of kernels) {
       expect(typeof (api as Record<string, unknown>)[fn], fn).toBe('function');
       const classes = byFn.get(fn) ?? new Set();
