@@ -563,6 +563,9 @@ export class RunDir {
     // When the run was stopped by the guard, the current weights are the best round's.
     const ckRound = Number(/round-(\d+)\.json$/.exec(rec.checkpoint.index)?.[1] ?? rec.round);
     this.checkpointShas.set(ckRound, rec.checkpoint);
+    // A kill between commit's state.json rename and its cleanup leaves files of older rounds: finish
+    // that cleanup now, so a resumed run's directory ends exactly like an uninterrupted one.
+    await this.cleanup(new Set([rec.pool.path, rec.checkpoint.index, ...(rec.best ? [rec.best.index] : [])]));
     return {
       state: {
         round: rec.round,

@@ -149,3 +149,19 @@ describe('atomicWrite', () => {
     expect(names).toContain('round-0001.bin');
   });
 });
+
+describe('resume finishes an interrupted cleanup', () => {
+  it('files of older rounds left by a kill between commit and cleanup are removed on resume', async () => {
+    const dir = await tempDir();
+    await runSelfImprovement(opts({ rounds: 2 }, { runDir: dir }));
+    const ck = join(dir, 'checkpoints');
+    const before = (await readdir(ck)).sort();
+    // What a kill right after state.json's rename leaves: the previous round's files still there.
+    await writeFile(join(ck, 'round-0001.bin'), 'stale');
+    await writeFile(join(ck, 'round-0001.json'), 'stale');
+    await writeFile(join(dir, 'pool-0001.json'), 'stale');
+    await runSelfImprovement(opts({ rounds: 2 }, { runDir: dir, resume: true }));
+    expect((await readdir(ck)).sort()).toEqual(before);
+    expect((await readdir(dir)).filter((n) => n === 'pool-0001.json')).toEqual([]);
+  });
+});
