@@ -200,10 +200,15 @@ describe('loop durability (unigap run)', () => {
     // A limit between the largest other run file and the checkpoint: the checkpoint write is what fails.
     const limitKb = Math.floor((otherBytes * 1.5) / 1024) + 1;
     expect(limitKb * 1024).toBeLessThan(ckptBytes);
+    // The committed files (state.json, metrics, the checkpoint state.json names) must survive byte for
+    // byte; uncommitted leftovers of the killed round may be cleaned up by the resume.
     const before = Object.fromEntries(
-      ['state.json', 'metrics.jsonl', ...readdirSync(join(dir, 'checkpoints')).map((f) => `checkpoints/${f}`)].map(
-        (f) => [f, sha(join(dir, f))],
-      ),
+      [
+        'state.json',
+        'metrics.jsonl',
+        `checkpoints/${ckptFile(dir, '.json')}`,
+        `checkpoints/${ckptFile(dir, '.bin')}`,
+      ].map((f) => [f, sha(join(dir, f))]),
     );
     const cmd = `ulimit -f ${limitKb}; exec "$0" "$@"`;
     const full = spawnSync('bash', ['-c', cmd, process.execPath, cli, ...args(), '--out', dir, '--resume'], {
