@@ -40,6 +40,8 @@ interface DeviceBinding {
   cudaLogprobsRunAsync(mode: 0 | 1 | 2, call: Record<string, unknown>): Promise<void>;
   cudaDpoFromLogits(call: Record<string, unknown>, args: object, out: Record<string, unknown>): void;
   cudaDpoFromLogitsAsync(call: Record<string, unknown>, args: object, out: Record<string, unknown>): Promise<void>;
+  cudaSimilarityRun(op: SimilarityOp, call: Record<string, unknown>): void;
+  cudaSimilarityRunAsync(op: SimilarityOp, call: Record<string, unknown>): Promise<void>;
 }
 
 function binding(): DeviceBinding {
@@ -366,9 +368,11 @@ export interface DeviceOption {
  *  - explicit 'cuda' without a usable device: DeviceUnavailableError (from resolveDevice);
  *  - DeviceTensor inputs with 'cpu': InvalidTypeError (download them first);
  *  - DeviceTensor inputs whose CUDA route is not wired (`cuda: 'unwired'`: no binding) or whose
- *    path is not in verifiedCudaPaths: DeviceUnavailableError; never a CPU fallback reading device memory;
+ *    path is not in verifiedCudaPaths: DeviceUnavailableError; never a CPU fallback reading device memory.
+ *    Exception: an explicit 'cuda' (per call or as the process default) on a `'wired'` route runs it
+ *    even before it is verified (the caller asked for the GPU); 'auto' never does;
  *  - host arrays with an explicit 'cuda' on a machine that has one: DeviceUnavailableError (upload them).
- * Returns 'cuda' only for DeviceTensor inputs on a verified path with `cuda: 'wired'`.
+ * Returns 'cuda' only for DeviceTensor inputs with `cuda: 'wired'`, on a verified path or with an explicit 'cuda'.
  * @internal
  */
 export function routeKernelDevice(
@@ -395,9 +399,13 @@ export function routeKernelDevice(
     throw new DeviceUnavailableError(
       `${fn}: CUDA ${path.split('.')[0]} is not wired yet; download the DeviceTensor inputs (tensor.download()) and pass host arrays`,
     );
-  if (!verifiedCudaPaths.has(path))
+  // An explicit 'cuda' opts into a wired but not yet GPU-verified path; 'auto' never picks one.
+  const explicitCuda = (req ?? defaultDevice) === 'cuda';
+  if (!verifiedCudaPaths.has(path) && !(cuda === 'wired' && explicitCuda))
     throw new DeviceUnavailableError(
-      `${fn}: the CUDA path '${path}' is not verified on a GPU yet; download the DeviceTensor inputs (tensor.download()) and pass host arrays`,
+      cuda === 'wired'
+        ? `${fn}: the CUDA path '${path}' is not verified on a GPU yet, so 'auto' does not take it; pass device: 'cuda' to run it anyway, or download the DeviceTensor inputs (tensor.download()) and pass host arrays`
+        : `${fn}: the CUDA path '${path}' is not verified on a GPU yet; download the DeviceTensor inputs (tensor.download()) and pass host arrays`,
     );
   if (r.device === 'cpu') throw new DeviceUnavailableError(`${fn}: ${r.reason}`);
   if (cuda === 'pending')
@@ -558,4 +566,120 @@ function dpoNative(
     gradOut = handleOf(g, fn);
   }
   return [c, { ...out, gradOut }];
+}
+
+// ---------------------------------------------------------------- similarity on DeviceTensors
+
+/** 0 paired cosine, 1 matrix, 2 top-k, 3 retrieval ranks. @internal */
+export type SimilarityOp = 0 | 1 | 2 | 3;
+
+/** Flag bits of the CUDA similarity products (cuda.h UNIGAP_CUDA_SIM_*). @internal */
+export const SIM_FLAG_ALLOW_TF32 = 1;
+
+/**
+ * A similarity call on device memory (native/include/unigap/cuda.h): `a` [n, d] and `b` [m, d]
+ * (ops 0 and 3: [n, d]) DeviceTensors of f32 | bf16 | f16 on one device; outputs: op 0 `out` f32 [n],
+ * op 1 `out` f32 [n * m], op 2 `indices` i32 and `scores` f32 [n * k], op 3 `ranks` f64 [n].
+ * @internal
+ */
+export interface DeviceSimilarityCall {
+  a: DeviceTensor;
+  b: DeviceTensor;
+  n: number;
+  m: number;
+  d: number;
+  normalize: boolean;
+  scale: number;
+  bias: number;
+  k: number;
+  flags: number;
+  out?: DeviceTensor | null;
+  indices?: DeviceTensor | null;
+  scores?: DeviceTensor | null;
+  ranks?: DeviceTensor | null;
+}
+
+const SIM_DTYPE_CODE = { f32: 0, bf16: 2, f16: 3 } as const;
+
+function simNative(fn: string, op: SimilarityOp, c: DeviceSimilarityCall): Record<string, unknown> {
+  const code = (name: string, t: DeviceTensor) => {
+    const dt = t.dtype;
+    if (dt === 'f64')
+      throw new InvalidTypeError(
+        `${fn}: ${name} is f64, which the GPU similarity kernels do not support (UNSUPPORTED_DTYPE); convert to f32 or run on the CPU`,
+        'ERR_UNIGAP_INVALID_DTYPE',
+      );
+    if (dt !== 'f32' && dt !== 'bf16' && dt !== 'f16')
+      throw new InvalidTypeError(`${fn}: ${name} must be f32, bf16 or f16, got ${dt}`, 'ERR_UNIGAP_INVALID_DTYPE');
+    return SIM_DTYPE_CODE[dt];
+  };
+  for (const [name, t] of [
+    ['a', c.a],
+    ['b', c.b],
+  ] as const)
+    if (!isDeviceTensor(t)) throw new InvalidTypeError(`${fn}: ${name} must be a DeviceTensor`);
+  const rowsB = op === 0 || op === 3 ? c.n : c.m;
+  if (c.a.size !== c.n * c.d) throw new ShapeMismatchError(`${fn}: a has ${c.a.size} elements, expected ${c.n * c.d}`);
+  if (c.b.size !== rowsB * c.d)
+    throw new ShapeMismatchError(`${fn}: b has ${c.b.size} elements, expected ${rowsB * c.d}`);
+  const outputs: [keyof DeviceSimilarityCall, DeviceDtype, number][] =
+    op === 0
+      ? [['out', 'f32', c.n]]
+      : op === 1
+        ? [['out', 'f32', c.n * c.m]]
+        : op === 2
+          ? [
+              ['indices', 'i32', c.n * c.k],
+              ['scores', 'f32', c.n * c.k],
+            ]
+          : [['ranks', 'f64', c.n]];
+  const native: Record<string, unknown> = {
+    aDtype: code('a', c.a),
+    bDtype: code('b', c.b),
+    n: c.n,
+    m: rowsB,
+    d: c.d,
+    normalize: !!c.normalize,
+    scale: c.scale,
+    bias: c.bias,
+    k: c.k,
+    flags: c.flags,
+    a: handleOf(c.a, fn),
+    b: handleOf(c.b, fn),
+  };
+  if (c.b.device !== c.a.device)
+    throw new InvalidValueError(`${fn}: a is on device ${c.a.device}, b on device ${c.b.device}`);
+  for (const [key, dt, size] of outputs) {
+    const t = c[key] as DeviceTensor | null | undefined;
+    if (!isDeviceTensor(t)) throw new InvalidTypeError(`${fn}: ${key} must be a DeviceTensor`);
+    if (t.dtype !== dt)
+      throw new InvalidTypeError(`${fn}: ${key} must be ${dt}, got ${t.dtype}`, 'ERR_UNIGAP_INVALID_DTYPE');
+    if (t.size !== size) throw new ShapeMismatchError(`${fn}: ${key} has ${t.size} elements, expected ${size}`);
+    if (t.device !== c.a.device)
+      throw new InvalidValueError(`${fn}: ${key} is on device ${t.device}, the inputs on ${c.a.device}`);
+    native[key] = handleOf(t, fn);
+  }
+  return native;
+}
+
+/**
+ * Run a CUDA similarity kernel on DeviceTensors; returns when its stream is done. The facade
+ * (lib/kernels/similarity.ts) validates and routes first; this re-checks dtypes, sizes and devices.
+ * @internal
+ */
+export function cudaSimilarityRun(op: SimilarityOp, call: DeviceSimilarityCall): void {
+  const fn = 'cudaSimilarityRun';
+  const native = simNative(fn, op, call);
+  requireCuda(fn).cudaSimilarityRun(op, native);
+}
+
+/** {@link cudaSimilarityRun} off the main thread. @internal */
+export function cudaSimilarityRunAsync(op: SimilarityOp, call: DeviceSimilarityCall): Promise<void> {
+  const fn = 'cudaSimilarityRunAsync';
+  try {
+    const native = simNative(fn, op, call);
+    return requireCuda(fn).cudaSimilarityRunAsync(op, native);
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

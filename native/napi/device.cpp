@@ -14,6 +14,8 @@
 //   cudaDpoFromLogits(call, args, out) / cudaDpoFromLogitsAsync(...)
 //       unigap_cuda_dpo_from_logits: `call` as above (inputs only), `args` and `out` exactly as the
 //       CPU binding's dpoFromLogits (host typed arrays) except out.gradOut, a device handle or null.
+//   cudaSimilarityRun(op, call) / cudaSimilarityRunAsync(op, call)
+//       the CUDA similarity kernels (paired cosine, matrix, top-k, ranks) on device buffer handles.
 // Owned allocations are reported to V8 with AdjustExternalMemory so the GC sees their size.
 #include <napi.h>
 
@@ -25,6 +27,7 @@
 
 #include "unigap/cuda.h"
 #include "unigap/dpo.h"
+#include "dpo_args.h"
 #include "util.h"
 
 namespace {
@@ -180,7 +183,7 @@ void *Dev(Napi::Env env, Napi::Object o, const char *key, size_t bytes, bool req
   if (b->freed) Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": " + key + " was disposed");
   if (b->device != device)
     Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": " + key + " is on device " +
-                                                  std::to_string(b->device) + ", the logits on " + std::to_string(device));
+                                                  std::to_string(b->device) + ", the call runs on device " + std::to_string(device));
   if (b->bytes < bytes)
     Throw(env, 2, "ERR_UNIGAP_SHAPE_MISMATCH", std::string(where) + ": " + key + " holds " + std::to_string(b->bytes) +
                                                    " bytes, needs " + std::to_string(bytes));
@@ -286,26 +289,11 @@ Napi::Value LogprobsRunAsync(const Napi::CallbackInfo &info) {
   return unigap_napi::QueueWork(env, KeepAll(info, 1), [c]() { return ExecLogprobs(*c); }, "cudaLogprobsRunAsync");
 }
 
-// The DPO options as the CPU binding (native/napi/dpo.cpp ReadDpoArgs) reads them: host typed arrays.
-template <typename T>
-T *HostField(Napi::Env env, Napi::Object o, const char *name, napi_typedarray_type type, int64_t len, bool required) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() || v.IsNull()) {
-    if (required) Throw(env, 1, "ERR_UNIGAP_INVALID_TYPE", std::string("cudaDpoFromLogits: ") + name + " is required");
-    return nullptr;
-  }
-  unigap_napi::View view = unigap_napi::GetTyped(env, v, type, name);
-  if (len >= 0 && static_cast<int64_t>(view.length) != len)
-    Throw(env, 2, "ERR_UNIGAP_SHAPE_MISMATCH", std::string("cudaDpoFromLogits: ") + name + " has the wrong length");
-  return static_cast<T *>(view.data);
-}
-
 struct CudaDpo {
   std::shared_ptr<CudaLogprobs> lp;
   unigap_dpo_args d{};
   void *grad_out = nullptr;
-  double *pc = nullptr, *pr = nullptr, *metrics_out = nullptr;
-  int32_t *ct = nullptr, *rt = nullptr;
+  unigap_napi::DpoFromLogitsOut out;
 };
 
 std::shared_ptr<CudaDpo> UnwrapDpo(const Napi::CallbackInfo &info, const char *where) {
@@ -317,58 +305,22 @@ std::shared_ptr<CudaDpo> UnwrapDpo(const Napi::CallbackInfo &info, const char *w
   const int64_t B = f->lp->a.n_seq / 2;
   if (B < 1 || f->lp->a.n_seq != 2 * B)
     Throw(env, 2, "ERR_UNIGAP_SHAPE_MISMATCH", std::string(where) + ": nSeq must be 2B >= 2");
-  Napi::Object o = info[1].As<Napi::Object>();
-  unigap_dpo_args *a = &f->d;
-  a->n_pairs = B;
-  a->reference_chosen = HostField<const double>(env, o, "referenceChosen", napi_float64_array, B, false);
-  a->reference_rejected = HostField<const double>(env, o, "referenceRejected", napi_float64_array, B, false);
-  a->weights = HostField<const double>(env, o, "weights", napi_float64_array, B, false);
-  unigap_napi::View types = unigap_napi::GetTyped(env, o.Get("lossTypes"), napi_int32_array, "lossTypes");
-  if (types.length < 1 || types.length > UNIGAP_DPO_MAX_LOSSES)
-    Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": lossTypes must list 1..16 loss types");
-  a->n_losses = static_cast<int32_t>(types.length);
-  a->loss_types = static_cast<const int32_t *>(types.data);
-  a->loss_weights = HostField<const double>(env, o, "lossWeights", napi_float64_array, a->n_losses, false);
-  a->beta = unigap_napi::GetDouble(env, o.Get("beta"), "beta");
-  a->label_smoothing = unigap_napi::GetDouble(env, o.Get("labelSmoothing"), "labelSmoothing");
-  a->discopop_tau = unigap_napi::GetDouble(env, o.Get("discopopTau"), "discopopTau");
-  a->f_divergence = static_cast<int32_t>(unigap_napi::GetInt(env, o.Get("fDivergence"), "fDivergence"));
-  a->alpha = unigap_napi::GetDouble(env, o.Get("alpha"), "alpha");
-  a->bco_delta = unigap_napi::GetDouble(env, o.Get("bcoDelta"), "bcoDelta");
-  a->losses = HostField<double>(env, o, "losses", napi_float64_array, B, true);
-  a->chosen_rewards = HostField<double>(env, o, "chosenRewards", napi_float64_array, B, true);
-  a->rejected_rewards = HostField<double>(env, o, "rejectedRewards", napi_float64_array, B, true);
-  a->margins = HostField<double>(env, o, "margins", napi_float64_array, B, true);
-  a->grad_chosen = HostField<double>(env, o, "gradChosen", napi_float64_array, B, true);
-  a->grad_rejected = HostField<double>(env, o, "gradRejected", napi_float64_array, B, true);
-  double *scalars = HostField<double>(env, o, "scalars", napi_float64_array, 2, true);  // [loss, accuracy]
-  a->loss = scalars;
-  a->reward_accuracy = scalars + 1;
+  // The options, references and pair outputs as the CPU binding reads them (dpo_args.h).
+  unigap_napi::ReadDpoArgs(env, info[1].As<Napi::Object>(), &f->d, B, true, where);
   Napi::Object out = info[2].As<Napi::Object>();
   const unigap_logprobs_args &lp = f->lp->a;
   const size_t nvb = static_cast<size_t>(lp.n_tokens) * static_cast<size_t>(lp.vocab) * (lp.dtype == UNIGAP_DTYPE_F32 ? 4 : 2);
   f->grad_out = Dev(env, out, "gradOut", nvb, false, f->lp->device, where);
-  f->pc = HostField<double>(env, out, "policyChosen", napi_float64_array, B, true);
-  f->pr = HostField<double>(env, out, "policyRejected", napi_float64_array, B, true);
-  f->ct = HostField<int32_t>(env, out, "chosenTokens", napi_int32_array, B, true);
-  f->rt = HostField<int32_t>(env, out, "rejectedTokens", napi_int32_array, B, true);
-  f->metrics_out = HostField<double>(env, out, "metrics", napi_float64_array, 6, true);
+  f->out = unigap_napi::ReadDpoFromLogitsOut(env, out, B, where);
   return f;
 }
 
 unigap_status ExecDpo(CudaDpo &f) {
   unigap_dpo_logit_metrics m{};
   unigap_status s = OnStream(f.lp->device, [&](unigap_cuda_stream st) {
-    return unigap_cuda_dpo_from_logits(&f.lp->a, &f.d, f.grad_out, f.pc, f.pr, f.ct, f.rt, &m, st);
+    return unigap_cuda_dpo_from_logits(&f.lp->a, &f.d, f.grad_out, f.out.pc, f.out.pr, f.out.ct, f.out.rt, &m, st);
   });
-  if (s == UNIGAP_STATUS_OK) {
-    f.metrics_out[0] = m.logits_chosen;
-    f.metrics_out[1] = m.logits_rejected;
-    f.metrics_out[2] = m.entropy;
-    f.metrics_out[3] = m.token_accuracy;
-    f.metrics_out[4] = static_cast<double>(m.chosen_token_total);
-    f.metrics_out[5] = static_cast<double>(m.rejected_token_total);
-  }
+  if (s == UNIGAP_STATUS_OK) unigap_napi::WriteDpoMetrics(m, f.out.metrics);
   return s;
 }
 
@@ -385,6 +337,112 @@ Napi::Value DpoFromLogitsAsync(const Napi::CallbackInfo &info) {
   return unigap_napi::QueueWork(env, KeepAll(info, 0), [f]() { return ExecDpo(*f); }, "cudaDpoFromLogitsAsync");
 }
 
+// ---------------------------------------------------------------- similarity on device buffers
+// cudaSimilarityRun(op, call) / cudaSimilarityRunAsync(op, call): the CUDA similarity kernels
+// (unigap_cuda_*, cuda.h) on device buffers; op 0 paired cosine, 1 matrix, 2 top-k, 3 ranks.
+// call: { a, aDtype, b, bDtype, n, m, d, normalize, scale, bias, k, flags, out, indices, scores, ranks }
+// (handles; dtype codes of unigap_dtype; m is ignored for ops 0 and 3, where b has n rows). Outputs:
+// op 0 out (n f32), op 1 out (n m f32), op 2 indices (n k i32) and scores (n k f32), op 3 ranks (n f64).
+// Runs on a fresh stream of a's device and returns (resolves) when it is done.
+
+struct CudaSim {
+  int op = 0, device = 0, normalize = 1, flags = 0;
+  const void *a = nullptr, *b = nullptr;
+  unigap_dtype da = UNIGAP_DTYPE_F32, db = UNIGAP_DTYPE_F32;
+  int64_t n = 0, m = 0, d = 0, k = 0;
+  float scale = 1.f, bias = 0.f;
+  float *out = nullptr, *scores = nullptr;
+  int32_t *indices = nullptr;
+  double *ranks = nullptr;
+};
+
+unigap_dtype SimDtype(Napi::Env env, Napi::Value v, const char *name, const char *where) {
+  const int64_t dt = unigap_napi::GetInt(env, v, name);
+  if (dt == UNIGAP_DTYPE_F64)
+    Throw(env, 1, "ERR_UNIGAP_INVALID_DTYPE",
+          std::string(where) + ": " + name + " f64 is not supported on the GPU (UNSUPPORTED_DTYPE)");
+  if (dt != UNIGAP_DTYPE_F32 && dt != UNIGAP_DTYPE_BF16 && dt != UNIGAP_DTYPE_F16)
+    Throw(env, 1, "ERR_UNIGAP_INVALID_DTYPE", std::string(where) + ": " + name + " must be f32, bf16 or f16");
+  return static_cast<unigap_dtype>(dt);
+}
+
+// Byte count of rows x cols elements of `es` bytes, or a RangeError when it does not fit size_t.
+size_t SimBytes(Napi::Env env, int64_t rows, int64_t cols, size_t es, const char *where) {
+  if (rows < 0 || cols < 0 || (cols > 0 && static_cast<uint64_t>(rows) > (UINT64_MAX / es) / static_cast<uint64_t>(cols)))
+    Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": sizes overflow");
+  return static_cast<size_t>(rows) * static_cast<size_t>(cols) * es;
+}
+
+std::shared_ptr<CudaSim> UnwrapSim(Napi::Env env, Napi::Value opv, Napi::Value callv, const char *where) {
+  auto c = std::make_shared<CudaSim>();
+  c->op = static_cast<int>(unigap_napi::GetInt(env, opv, "op"));
+  if (c->op < 0 || c->op > 3) Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": op must be 0..3");
+  if (!callv.IsObject()) Throw(env, 1, "ERR_UNIGAP_INVALID_TYPE", std::string(where) + ": call must be an object");
+  Napi::Object o = callv.As<Napi::Object>();
+  c->da = SimDtype(env, o.Get("aDtype"), "aDtype", where);
+  c->db = SimDtype(env, o.Get("bDtype"), "bDtype", where);
+  c->n = unigap_napi::GetInt(env, o.Get("n"), "n");
+  c->d = unigap_napi::GetInt(env, o.Get("d"), "d");
+  c->m = (c->op == 0 || c->op == 3) ? c->n : unigap_napi::GetInt(env, o.Get("m"), "m");
+  if (c->n < 0 || c->m < 0 || c->d < 1)
+    Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", std::string(where) + ": n >= 0, m >= 0, d >= 1");
+  c->normalize = o.Get("normalize").ToBoolean() ? 1 : 0;
+  c->flags = static_cast<int>(unigap_napi::GetInt(env, o.Get("flags"), "flags"));
+  if (c->op == 1) {
+    c->scale = static_cast<float>(unigap_napi::GetDouble(env, o.Get("scale"), "scale"));
+    c->bias = static_cast<float>(unigap_napi::GetDouble(env, o.Get("bias"), "bias"));
+  }
+  if (c->op == 2) {
+    c->k = unigap_napi::GetInt(env, o.Get("k"), "k");
+    if (c->k < 1 || c->k > c->m)
+      Throw(env, 2, "ERR_UNIGAP_OUT_OF_RANGE", std::string(where) + ": k must be in [1, m]");
+  }
+  c->device = Handle(env, o.Get("a"), "a")->device;
+  const int dv = c->device;
+  const size_t ea = c->da == UNIGAP_DTYPE_F32 ? 4 : 2, eb = c->db == UNIGAP_DTYPE_F32 ? 4 : 2;
+  c->a = Dev(env, o, "a", SimBytes(env, c->n, c->d, ea, where), true, dv, where);
+  c->b = Dev(env, o, "b", SimBytes(env, c->m, c->d, eb, where), true, dv, where);
+  switch (c->op) {
+    case 0: c->out = static_cast<float *>(Dev(env, o, "out", SimBytes(env, c->n, 1, 4, where), true, dv, where)); break;
+    case 1: c->out = static_cast<float *>(Dev(env, o, "out", SimBytes(env, c->n, c->m, 4, where), true, dv, where)); break;
+    case 2:
+      c->indices = static_cast<int32_t *>(Dev(env, o, "indices", SimBytes(env, c->n, c->k, 4, where), true, dv, where));
+      c->scores = static_cast<float *>(Dev(env, o, "scores", SimBytes(env, c->n, c->k, 4, where), true, dv, where));
+      break;
+    default: c->ranks = static_cast<double *>(Dev(env, o, "ranks", SimBytes(env, c->n, 1, 8, where), true, dv, where)); break;
+  }
+  return c;
+}
+
+unigap_status ExecSim(const CudaSim &c) {
+  return OnStream(c.device, [&c](unigap_cuda_stream st) {
+    switch (c.op) {
+      case 0: return unigap_cuda_paired_cosine(c.a, c.da, c.b, c.db, c.n, c.d, c.out, st);
+      case 1:
+        return unigap_cuda_similarity_matrix(c.a, c.da, c.n, c.b, c.db, c.m, c.d, c.normalize, c.scale, c.bias, c.out,
+                                             c.flags, st);
+      case 2:
+        return unigap_cuda_topk_similarity(c.a, c.da, c.n, c.b, c.db, c.m, c.d, c.k, c.normalize, c.indices, c.scores,
+                                           c.flags, st);
+      default: return unigap_cuda_retrieval_ranks(c.a, c.da, c.b, c.db, c.n, c.d, c.normalize, c.ranks, c.flags, st);
+    }
+  });
+}
+
+Napi::Value SimilarityRun(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto c = UnwrapSim(env, info[0], info[1], "cudaSimilarityRun");
+  unigap_status s = ExecSim(*c);
+  if (s != UNIGAP_STATUS_OK) ThrowStatus(env, s, "cudaSimilarityRun");
+  return env.Undefined();
+}
+
+Napi::Value SimilarityRunAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto c = UnwrapSim(env, info[0], info[1], "cudaSimilarityRunAsync");
+  return unigap_napi::QueueWork(env, KeepAll(info, 1), [c]() { return ExecSim(*c); }, "cudaSimilarityRunAsync");
+}
+
 }  // namespace
 
 void unigap_napi_register_device(Napi::Env env, Napi::Object exports) {
@@ -399,4 +457,6 @@ void unigap_napi_register_device(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaLogprobsRunAsync", Napi::Function::New(env, LogprobsRunAsync, "cudaLogprobsRunAsync"));
   exports.Set("cudaDpoFromLogits", Napi::Function::New(env, DpoFromLogits, "cudaDpoFromLogits"));
   exports.Set("cudaDpoFromLogitsAsync", Napi::Function::New(env, DpoFromLogitsAsync, "cudaDpoFromLogitsAsync"));
+  exports.Set("cudaSimilarityRun", Napi::Function::New(env, SimilarityRun, "cudaSimilarityRun"));
+  exports.Set("cudaSimilarityRunAsync", Napi::Function::New(env, SimilarityRunAsync, "cudaSimilarityRunAsync"));
 }

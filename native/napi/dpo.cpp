@@ -8,6 +8,7 @@
 
 #include "unigap/dpo.h"
 #include "unigap/logprobs.h"
+#include "dpo_args.h"
 #include "util.h"
 
 namespace {
@@ -16,61 +17,9 @@ using unigap_napi::GetTyped;
 using unigap_napi::Throw;
 using unigap_napi::View;
 
-// Optional typed field: undefined / null -> nullptr, otherwise the right type with `len` elements.
 template <typename T>
 T *Field(Napi::Env env, Napi::Object o, const char *name, napi_typedarray_type type, int64_t len, bool required) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() || v.IsNull()) {
-    if (required) Throw(env, 1, "ERR_UNIGAP_INVALID_TYPE", std::string("dpo: ") + name + " is required");
-    return nullptr;
-  }
-  View view = GetTyped(env, v, type, name);
-  if (len >= 0 && static_cast<int64_t>(view.length) != len)
-    Throw(env, 2, "ERR_UNIGAP_SHAPE_MISMATCH", std::string("dpo: ") + name + " has the wrong length");
-  return static_cast<T *>(view.data);
-}
-
-double Num(Napi::Env env, Napi::Object o, const char *name) {
-  return unigap_napi::GetDouble(env, o.Get(name), name);
-}
-
-// Fill `a` from the args object. With fused = true the policy inputs and counts are not read.
-void ReadDpoArgs(Napi::Env env, Napi::Object o, unigap_dpo_args *a, int64_t B, bool fused) {
-  *a = unigap_dpo_args{};
-  a->n_pairs = B;
-  if (B < 1) Throw(env, 2, "ERR_UNIGAP_SHAPE_MISMATCH", "dpo: at least one pair is required");
-  if (!fused) {
-    a->policy_chosen = Field<const double>(env, o, "policyChosen", napi_float64_array, B, true);
-    a->policy_rejected = Field<const double>(env, o, "policyRejected", napi_float64_array, B, true);
-    a->chosen_tokens = Field<const int32_t>(env, o, "chosenTokens", napi_int32_array, B, false);
-    a->rejected_tokens = Field<const int32_t>(env, o, "rejectedTokens", napi_int32_array, B, false);
-  }
-  a->reference_chosen = Field<const double>(env, o, "referenceChosen", napi_float64_array, B, false);
-  a->reference_rejected = Field<const double>(env, o, "referenceRejected", napi_float64_array, B, false);
-  a->weights = Field<const double>(env, o, "weights", napi_float64_array, B, false);
-  Napi::Value lt = o.Get("lossTypes");
-  View types = GetTyped(env, lt, napi_int32_array, "lossTypes");
-  if (types.length < 1 || types.length > UNIGAP_DPO_MAX_LOSSES)
-    Throw(env, 2, "ERR_UNIGAP_INVALID_VALUE", "dpo: lossTypes must list 1..16 loss types");
-  a->n_losses = static_cast<int32_t>(types.length);
-  a->loss_types = static_cast<const int32_t *>(types.data);
-  a->loss_weights = Field<const double>(env, o, "lossWeights", napi_float64_array, a->n_losses, false);
-  a->beta = Num(env, o, "beta");
-  a->label_smoothing = Num(env, o, "labelSmoothing");
-  a->discopop_tau = Num(env, o, "discopopTau");
-  a->f_divergence = static_cast<int32_t>(unigap_napi::GetInt(env, o.Get("fDivergence"), "fDivergence"));
-  a->alpha = Num(env, o, "alpha");
-  a->bco_delta = Num(env, o, "bcoDelta");
-  // outputs
-  a->losses = Field<double>(env, o, "losses", napi_float64_array, B, true);
-  a->chosen_rewards = Field<double>(env, o, "chosenRewards", napi_float64_array, B, true);
-  a->rejected_rewards = Field<double>(env, o, "rejectedRewards", napi_float64_array, B, true);
-  a->margins = Field<double>(env, o, "margins", napi_float64_array, B, true);
-  a->grad_chosen = Field<double>(env, o, "gradChosen", napi_float64_array, B, true);
-  a->grad_rejected = Field<double>(env, o, "gradRejected", napi_float64_array, B, true);
-  double *scalars = Field<double>(env, o, "scalars", napi_float64_array, 2, true);  // [loss, accuracy]
-  a->loss = scalars;
-  a->reward_accuracy = scalars + 1;
+  return unigap_napi::DpoField<T>(env, o, name, type, len, required, "dpo");
 }
 
 // dpoLoss(args): fills the output arrays of `args` in place; returns undefined.
@@ -80,7 +29,7 @@ Napi::Value DpoLoss(const Napi::CallbackInfo &info) {
   Napi::Object o = info[0].As<Napi::Object>();
   View pc = GetTyped(env, o.Get("policyChosen"), napi_float64_array, "policyChosen");
   unigap_dpo_args a;
-  ReadDpoArgs(env, o, &a, static_cast<int64_t>(pc.length), false);
+  unigap_napi::ReadDpoArgs(env, o, &a, static_cast<int64_t>(pc.length), false, "dpo");
   unigap_napi::CheckStatus(env, unigap_dpo_loss(&a), "dpoLoss");
   return env.Undefined();
 }
@@ -97,8 +46,7 @@ struct Fused {
   unigap_dpo_args d{};
   std::vector<int64_t> offsets;
   void *grad_out = nullptr;
-  double *pc = nullptr, *pr = nullptr, *metrics_out = nullptr;
-  int32_t *ct = nullptr, *rt = nullptr;
+  unigap_napi::DpoFromLogitsOut out;
   unigap_dpo_logit_metrics m{};
 };
 
@@ -148,27 +96,16 @@ std::shared_ptr<Fused> UnwrapFused(const Napi::CallbackInfo &info, const char *w
   a.temperature = static_cast<float>(unigap_napi::GetDouble(env, o.Get("temperature"), "temperature"));
 
   const int64_t B = a.n_seq / 2;
-  ReadDpoArgs(env, info[1].As<Napi::Object>(), &f->d, B, true);
+  unigap_napi::ReadDpoArgs(env, info[1].As<Napi::Object>(), &f->d, B, true, "dpo");
   Napi::Object out = info[2].As<Napi::Object>();
   f->grad_out = Field<void>(env, out, "gradOut", lt, static_cast<int64_t>(nv), false);
-  f->pc = Field<double>(env, out, "policyChosen", napi_float64_array, B, true);
-  f->pr = Field<double>(env, out, "policyRejected", napi_float64_array, B, true);
-  f->ct = Field<int32_t>(env, out, "chosenTokens", napi_int32_array, B, true);
-  f->rt = Field<int32_t>(env, out, "rejectedTokens", napi_int32_array, B, true);
-  f->metrics_out = Field<double>(env, out, "metrics", napi_float64_array, 6, true);
+  f->out = unigap_napi::ReadDpoFromLogitsOut(env, out, B, "dpo");
   return f;
 }
 
 unigap_status ExecuteFused(Fused &f) {
-  unigap_status s = unigap_dpo_from_logits(&f.lp, &f.d, f.grad_out, f.pc, f.pr, f.ct, f.rt, &f.m);
-  if (s == UNIGAP_STATUS_OK) {
-    f.metrics_out[0] = f.m.logits_chosen;
-    f.metrics_out[1] = f.m.logits_rejected;
-    f.metrics_out[2] = f.m.entropy;
-    f.metrics_out[3] = f.m.token_accuracy;
-    f.metrics_out[4] = static_cast<double>(f.m.chosen_token_total);
-    f.metrics_out[5] = static_cast<double>(f.m.rejected_token_total);
-  }
+  unigap_status s = unigap_dpo_from_logits(&f.lp, &f.d, f.grad_out, f.out.pc, f.out.pr, f.out.ct, f.out.rt, &f.m);
+  if (s == UNIGAP_STATUS_OK) unigap_napi::WriteDpoMetrics(f.m, f.out.metrics);
   return s;
 }
 
