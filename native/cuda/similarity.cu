@@ -1,8 +1,14 @@
 // Similarity on the GPU: the CUDA twin of native/cpu/similarity (spec: unigap/similarity.h).
 //
-// UNVERIFIED ON A GPU: compiled and replayed on the host (similarity_emulate_*), never run on a device yet.
+// UNVERIFIED ON A GPU: compiled (archs 75/80/86/89/90) and replayed on the host (similarity_emulate_*),
+// never run on a device yet.
 //
-// Design (simple and exact first):
+// Two product paths (cuda.h says which inputs take which):
+//   - tensor cores (similarity_mma.cuh): mma.sync with f32 accumulation on sm_80+, for bf16/bf16 and
+//     f16/f16 (raw rows, 1 / |row| factors in the epilogue) and, opt-in, TF32 for f32 / mixed inputs;
+//   - exact SIMT f32 FMA (below), for everything else and as the forced fallback (UNIGAP_CUDA_SIM_SIMT).
+//
+// The SIMT design (simple and exact):
 //   1. pack: a warp per row converts f32 / bf16 / f16 to f32, sums squares in f32 (lane partials, xor
 //      butterfly), scales by 1 / sqrt(sum) computed in f64 (0 for a zero row; NaN * 0 keeps NaN rows NaN,
 //      inf * 0 makes infinite rows NaN, as on the CPU) and writes an f32 panel padded with zeros to
@@ -24,6 +30,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <initializer_list>
+#include <memory>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -347,6 +354,8 @@ __global__ void __launch_bounds__(kThreads) paired_kernel(const typename DA::sto
   if (lane == 0) out[i] = finish_cos(ab, aa, bb);
 }
 
+#include "similarity_mma.cuh"
+
 // ---------------------------------------------------------------- host side
 
 bool dtype_ok(unigap_dtype dt) {
@@ -426,17 +435,125 @@ int64_t choose_tiles_per_split(int64_t row_tiles, int64_t col_tiles, int sms) {
   return ceil_div(col_tiles, splits);
 }
 
-// Packs both sides and runs one GEMM mode. Sizes already checked, n, m >= 1.
+
+constexpr int kKnownFlags = UNIGAP_CUDA_SIM_ALLOW_TF32 | UNIGAP_CUDA_SIM_SIMT;
+
+// The tensor-core kind for these inputs, or -1 for the exact SIMT path (see cuda.h).
+int tc_kind(unigap_dtype da, unigap_dtype db, int flags, int cc_major) {
+  if ((flags & UNIGAP_CUDA_SIM_SIMT) || cc_major < 8) return -1;
+  if (da == db && da == UNIGAP_DTYPE_BF16) return tc::kBf16;
+  if (da == db && da == UNIGAP_DTYPE_F16) return tc::kF16;
+  if (flags & UNIGAP_CUDA_SIM_ALLOW_TF32) return tc::kTf32;
+  return -1;
+}
+
+template <int MODE>
+cudaError_t launch_tc(int kind, int64_t grid, const tc::Params &p, cudaStream_t st) {
+  if (grid < 1 || grid > INT32_MAX) return cudaErrorInvalidConfiguration;
+  switch (kind) {
+    case tc::kBf16: tc::tc_kernel<tc::kBf16, MODE><<<(unsigned)grid, tc::kThreads, 0, st>>>(p); break;
+    case tc::kF16: tc::tc_kernel<tc::kF16, MODE><<<(unsigned)grid, tc::kThreads, 0, st>>>(p); break;
+    default: tc::tc_kernel<tc::kTf32, MODE><<<(unsigned)grid, tc::kThreads, 0, st>>>(p); break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_pack16(const void *src, unigap_dtype dt, int64_t rows, int64_t d, int64_t rows_p, int64_t dp,
+                          int normalize, uint16_t *dst, float *fac, cudaStream_t st) {
+  const int64_t blocks = ceil_div(rows_p, 8);
+  if (blocks > INT32_MAX) return cudaErrorInvalidConfiguration;
+  const auto *s = static_cast<const uint16_t *>(src);
+  if (dt == UNIGAP_DTYPE_BF16)
+    tc::pack16_kernel<BF16><<<(unsigned)blocks, 256, 0, st>>>(s, rows, d, rows_p, dp, normalize, dst, fac);
+  else
+    tc::pack16_kernel<F16><<<(unsigned)blocks, 256, 0, st>>>(s, rows, d, rows_p, dp, normalize, dst, fac);
+  return cudaGetLastError();
+}
+
+// The tensor-core path of run(): pack (raw 16-bit + factors, or normalised f32 for TF32), then one
+// tc_kernel launch per mode (ranks: the diagonal pass first).
+unigap_status run_tc(int kind, int mode, const void *a, unigap_dtype da, int64_t n, const void *b, unigap_dtype db,
+                     int64_t m, int64_t d, int normalize, float scale, float bias, int64_t k, int32_t *indices,
+                     float *scores, float *out, double *ranks, int sms, cudaStream_t st) {
+  const int64_t es = kind == tc::kTf32 ? 4 : 2;
+  const int64_t np = round_up(n, tc::kTM), mp = round_up(m, tc::kTN), dp = round_up(d, tc::kChunkBytes / es);
+  const int64_t ld = dp * es, row_tiles = np / tc::kTM, col_tiles = mp / tc::kTN;
+  const int64_t tps = mode == kTopk ? choose_tiles_per_split(row_tiles, col_tiles, sms) : 1;
+  const int64_t splits = ceil_div(col_tiles, tps);
+  if (row_tiles * splits > INT32_MAX) return UNIGAP_STATUS_INVALID_ARGUMENT;
+  const int64_t bytes_a = np * ld, bytes_b = mp * ld;
+  const int64_t bytes_f = kind == tc::kTf32 ? 0 : round_up((np + mp) * 4, 16);
+  int64_t extra = 0;
+  if (mode == kTopk) extra = round_up(splits * n * k * 8 + splits * n * 4, 16);
+  if (mode == kRanks) extra = round_up(n * 4, 16) + n * 8;
+  Scratch scratch(st);
+  UNIGAP_CUDA_TRY(cudaMallocAsync(&scratch.ptr, (size_t)(bytes_a + bytes_b + bytes_f + extra), st));
+  char *base = static_cast<char *>(scratch.ptr);
+  tc::Params p{};
+  p.A = reinterpret_cast<const uint8_t *>(base);
+  p.B = reinterpret_cast<const uint8_t *>(base + bytes_a);
+  char *rest = base + bytes_a + bytes_b + bytes_f;
+  if (kind == tc::kTf32) {
+    UNIGAP_CUDA_TRY(launch_pack(a, da, n, d, np, dp, normalize, reinterpret_cast<float *>(base), st));
+    UNIGAP_CUDA_TRY(launch_pack(b, db, m, d, mp, dp, normalize, reinterpret_cast<float *>(base + bytes_a), st));
+  } else {
+    float *fa = reinterpret_cast<float *>(base + bytes_a + bytes_b), *fb = fa + np;
+    UNIGAP_CUDA_TRY(launch_pack16(a, da, n, d, np, dp, normalize, reinterpret_cast<uint16_t *>(base), fa, st));
+    UNIGAP_CUDA_TRY(
+        launch_pack16(b, db, m, d, mp, dp, normalize, reinterpret_cast<uint16_t *>(base + bytes_a), fb, st));
+    p.fa = fa;
+    p.fb = fb;
+  }
+  p.n = n;
+  p.m = m;
+  p.ld = ld;
+  p.kchunks = ld / tc::kChunkBytes;
+  p.row_tiles = row_tiles;
+  p.col_tiles = col_tiles;
+  p.tiles_per_split = tps;
+  const int64_t grid = row_tiles * splits;
+  if (mode == kMatrix) {
+    p.out = out;
+    p.scale = scale;
+    p.bias = bias;
+    UNIGAP_CUDA_TRY(launch_tc<tc::kMatrix>(kind, grid, p, st));
+  } else if (mode == kTopk) {
+    p.k = (int)k;
+    p.ls = reinterpret_cast<float *>(rest);
+    p.li = reinterpret_cast<int32_t *>(rest + splits * n * k * 4);
+    p.fill = reinterpret_cast<int32_t *>(rest + splits * n * k * 8);
+    UNIGAP_CUDA_TRY(launch_tc<tc::kTopk>(kind, grid, p, st));
+    topk_merge_kernel<<<(unsigned)ceil_div(n, 128), 128, 0, st>>>(p.ls, p.li, p.fill, n, (int)splits, (int)k, scores,
+                                                                  indices);
+    UNIGAP_CUDA_LAUNCHED("tc topk merge");
+  } else {
+    p.diag = reinterpret_cast<float *>(rest);
+    p.count = reinterpret_cast<unsigned long long *>(rest + round_up(n * 4, 16));
+    UNIGAP_CUDA_TRY(cudaMemsetAsync(p.count, 0, (size_t)n * 8, st));
+    UNIGAP_CUDA_TRY(launch_tc<tc::kDiag>(kind, row_tiles, p, st));
+    UNIGAP_CUDA_TRY(launch_tc<tc::kRanks>(kind, grid, p, st));
+    ranks_finish_kernel<<<(unsigned)ceil_div(n, 128), 128, 0, st>>>(p.diag, p.count, n, ranks);
+    UNIGAP_CUDA_LAUNCHED("tc ranks finish");
+  }
+  return UNIGAP_STATUS_OK;
+}
+
+// Packs both sides and runs one GEMM mode (tensor cores where tc_kind allows, else exact SIMT). Sizes
+// and flags already checked, n, m >= 1.
 unigap_status run(int mode, const void *a, unigap_dtype da, int64_t n, const void *b, unigap_dtype db, int64_t m,
                   int64_t d, int normalize, float scale, float bias, int64_t k, int32_t *indices, float *scores,
-                  float *out, double *ranks, cudaStream_t st) {
+                  float *out, double *ranks, int flags, cudaStream_t st) {
+  int dev = 0, sms = 132, major = 0;
+  UNIGAP_CUDA_TRY(cudaGetDevice(&dev));
+  UNIGAP_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  UNIGAP_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  const int kind = tc_kind(da, db, flags, major);
+  if (kind >= 0)
+    return run_tc(kind, mode, a, da, n, b, db, m, d, normalize, scale, bias, k, indices, scores, out, ranks, sms, st);
   const int64_t dp = round_up(d, kBK), np = round_up(n, kBM), mp = round_up(m, kBN);
   const int64_t row_tiles = np / kBM, col_tiles = mp / kBN;
   int64_t tps = 1, splits = col_tiles;
   if (mode == kTopk) {
-    int dev = 0, sms = 132;
-    UNIGAP_CUDA_TRY(cudaGetDevice(&dev));
-    UNIGAP_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     tps = choose_tiles_per_split(row_tiles, col_tiles, sms);
     splits = ceil_div(col_tiles, tps);
   }
@@ -636,6 +753,144 @@ unigap_status similarity_emulate(int mode, const void *a, unigap_dtype da, int64
   return UNIGAP_STATUS_OK;
 }
 
+
+// The tensor-core path replayed on the host (kernel-level: stage chunks, shared layout, fragment
+// loaders, a documented-layout mma per warp and instruction, the epilogues with their helpers), for
+// the kind tc_kind picks on an sm_80+ device: bf16/bf16 and f16/f16, or any pair with
+// UNIGAP_CUDA_SIM_ALLOW_TF32; other inputs (no tensor-core path) give INVALID_ARGUMENT. `splits` forces
+// the top-k column partition as in similarity_emulate.
+unigap_status similarity_emulate_tc(int mode, const void *a, unigap_dtype da, int64_t n, const void *b,
+                                    unigap_dtype db, int64_t m, int64_t d, int normalize, float scale, float bias,
+                                    int64_t k, int splits, int flags, float *out, int32_t *indices, float *scores,
+                                    double *ranks) {
+  using namespace sim;
+  const void *o = mode == kMatrix ? (const void *)out : mode == kTopk ? (const void *)indices : (const void *)ranks;
+  unigap_status s = check_sizes(a, da, n, b, db, m, d, o);
+  if (s != UNIGAP_STATUS_OK) return s;
+  if (mode == kTopk && (k < 1 || k > m)) return UNIGAP_STATUS_OUT_OF_RANGE;
+  const int kind = tc_kind(da, db, flags, 8);
+  if (kind < 0 || (flags & ~kKnownFlags) != 0) return UNIGAP_STATUS_INVALID_ARGUMENT;
+  if (n == 0 || m == 0) return UNIGAP_STATUS_OK;
+  const int64_t es = kind == tc::kTf32 ? 4 : 2;
+  const int64_t np = round_up(n, tc::kTM), mp = round_up(m, tc::kTN), dp = round_up(d, tc::kChunkBytes / es);
+  const int64_t ld = dp * es, row_tiles = np / tc::kTM, col_tiles = mp / tc::kTN;
+  std::vector<uint8_t> PA((size_t)(np * ld), 0), PB((size_t)(mp * ld), 0);
+  std::vector<float> fa((size_t)np, 0.f), fb((size_t)mp, 0.f);
+  const bool have_f = kind != tc::kTf32;
+  auto pack = [&](const void *src, unigap_dtype dt, int64_t rows, std::vector<uint8_t> &P, std::vector<float> &f) {
+    if (kind == tc::kTf32) {
+      std::vector<float> tmp((size_t)(rows * dp));
+      pack_host(src, dt, rows, d, dp, normalize, tmp.data());
+      std::memcpy(P.data(), tmp.data(), tmp.size() * 4);
+      return;
+    }
+    const auto *h = static_cast<const uint16_t *>(src);
+    for (int64_t r = 0; r < rows; r++) {
+      float fac = 1.f;
+      if (normalize) {
+        float v[32];
+        for (int l = 0; l < 32; l++)
+          v[l] = dt == UNIGAP_DTYPE_BF16 ? sumsq_lane<BF16>(h + r * d, d, l) : sumsq_lane<F16>(h + r * d, d, l);
+        fac = inv_norm(butterfly_host(v), 1);
+      }
+      f[(size_t)r] = fac;
+      std::memcpy(P.data() + r * ld, h + r * d, (size_t)d * 2);
+    }
+  };
+  pack(a, da, n, PA, fa);
+  pack(b, db, m, PB, fb);
+  auto FA = [&](int64_t i) { return have_f ? fa[(size_t)i] : 1.f; };
+  auto FB = [&](int64_t j) { return have_f ? fb[(size_t)j] : 1.f; };
+  std::vector<uint8_t> smem(tc::kSmemBytes);
+  auto acc = std::make_unique<tc::HostAcc>();
+  // Calls f(r, c, value) for every accumulator of the block tile (tile-local row and column).
+  auto each = [&](auto &&f) {
+    for (int w = 0; w < 8; w++)
+      for (int lane = 0; lane < 32; lane++)
+        for (int x = 0; x < tc::kMI; x++)
+          for (int y = 0; y < tc::kNI; y++)
+            for (int q = 0; q < 4; q++) {
+              int r, c;
+              tc::frag_c(lane, q, r, c);
+              f(w, (w >> 2) * 64 + x * 16 + r, (w & 3) * 32 + y * 8 + c, acc->v[w][lane][x][y][q]);
+            }
+  };
+  if (mode == kMatrix) {
+    for (int64_t bi = 0; bi < row_tiles; bi++)
+      for (int64_t t = 0; t < col_tiles; t++) {
+        tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, bi * tc::kTM, t * tc::kTN, smem,
+                          *acc);
+        each([&](int, int r, int c, float v) {
+          const int64_t i = bi * tc::kTM + r, j = t * tc::kTN + c;
+          if (i < n && j < m) out[i * m + j] = fmaf(scale, tc::score(v, FA(i), FB(j)), bias);
+        });
+      }
+  } else if (mode == kTopk) {
+    if (splits < 1) splits = 1;
+    if (splits > 64) splits = 64;
+    if (splits > col_tiles) splits = (int)col_tiles;
+    const int64_t tps = ceil_div(col_tiles, splits);
+    const int ns = (int)ceil_div(col_tiles, tps);
+    std::vector<float> ls((size_t)(ns * n * k));
+    std::vector<int32_t> li(ls.size()), fill((size_t)(ns * n));
+    std::vector<float> cs((size_t)(tc::kTM * tc::kStageCols));
+    for (int64_t bi = 0; bi < row_tiles; bi++)
+      for (int g = 0; g < ns; g++) {
+        int filled[tc::kTM] = {};
+        float kth_s[tc::kTM] = {};
+        int32_t kth_i[tc::kTM] = {};
+        const int64_t i0 = bi * tc::kTM;
+        for (int64_t t = g * tps; t < std::min<int64_t>((g + 1) * tps, col_tiles); t++) {
+          const int64_t j0 = t * tc::kTN;
+          tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, i0, j0, smem, *acc);
+          for (int half = 0; half < 2; half++) {
+            each([&](int w, int r, int c, float v) {
+              if (((w & 3) >> 1) != half) return;
+              const int cc = c - half * 64;
+              cs[(size_t)(r * tc::kStageCols + cc)] = tc::score(v, FA(i0 + r), FB(j0 + c));
+            });
+            for (int row = 0; row < tc::kTM; row++) {
+              const int64_t i = i0 + row;
+              if (i >= n) continue;
+              const int64_t base = g * n + i, jb = j0 + half * 64;
+              const int cols = (int)(m - jb < 64 ? (m - jb > 0 ? m - jb : 0) : 64);
+              for (int c = 0; c < cols; c++)
+                tc::topk_push(&ls[(size_t)(base * k)], &li[(size_t)(base * k)], (int)k, filled[row], kth_s[row],
+                              kth_i[row], cs[(size_t)(row * tc::kStageCols + c)], (int32_t)(jb + c));
+            }
+          }
+        }
+        for (int row = 0; row < tc::kTM; row++)
+          if (i0 + row < n) fill[(size_t)(g * n + i0 + row)] = filled[row];
+      }
+    for (int64_t i = 0; i < n; i++)
+      topk_merge_row(ls.data(), li.data(), fill.data(), n, ns, (int)k, i, scores + i * k, indices + i * k);
+  } else {
+    std::vector<float> diag((size_t)n);
+    std::vector<unsigned long long> count((size_t)n, 0);
+    for (int64_t bi = 0; bi < row_tiles; bi++) {  // the diagonal pass: tile (bi, bi)
+      tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, bi * tc::kTM, bi * tc::kTN, smem,
+                        *acc);
+      each([&](int, int r, int c, float v) {
+        const int64_t i = bi * tc::kTM + r;
+        if (r == c && i < n) diag[(size_t)i] = tc::score(v, FA(i), FB(i));
+      });
+    }
+    for (int64_t bi = 0; bi < row_tiles; bi++)
+      for (int64_t t = 0; t < col_tiles; t++) {
+        tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, bi * tc::kTM, t * tc::kTN, smem,
+                          *acc);
+        each([&](int, int r, int c, float v) {
+          const int64_t i = bi * tc::kTM + r, j = t * tc::kTN + c;
+          if (i < n && j < m && tc::score(v, FA(i), FB(j)) > diag[(size_t)i]) count[(size_t)i]++;
+        });
+      }
+    for (int64_t i = 0; i < n; i++)
+      ranks[i] = is_nan(diag[(size_t)i]) ? (double)NAN : (double)(count[(size_t)i] + 1);
+  }
+  return UNIGAP_STATUS_OK;
+}
+
 }  // namespace unigap_cuda
 
 using namespace unigap_cuda;
@@ -665,13 +920,13 @@ unigap_status unigap_cuda_similarity_matrix(const void *a, unigap_dtype a_dtype,
                                             float bias, float *out, int flags, unigap_cuda_stream stream) {
   unigap_status s = sim::check_sizes(a, a_dtype, n, b, b_dtype, m, d, m > 0 ? static_cast<const void *>(out) : a);
   if (s != UNIGAP_STATUS_OK) return s;
-  if (!std::isfinite(scale) || !std::isfinite(bias) || (normalize != 0 && normalize != 1) || flags != 0)
+  if (!std::isfinite(scale) || !std::isfinite(bias) || (normalize != 0 && normalize != 1) || (flags & ~sim::kKnownFlags) != 0)
     return UNIGAP_STATUS_INVALID_ARGUMENT;
   if ((s = require_device()) != UNIGAP_STATUS_OK) return s;
   if (n == 0 || m == 0) return UNIGAP_STATUS_OK;
   if ((s = sim::device_ptrs({{a, "a"}, {b, "b"}, {out, "out"}})) != UNIGAP_STATUS_OK) return s;
   return sim::run(sim::kMatrix, a, a_dtype, n, b, b_dtype, m, d, normalize, scale, bias, 0, nullptr, nullptr, out,
-                  nullptr, static_cast<cudaStream_t>(stream));
+                  nullptr, flags, static_cast<cudaStream_t>(stream));
 }
 
 unigap_status unigap_cuda_topk_similarity(const void *q, unigap_dtype q_dtype, int64_t n, const void *c,
@@ -680,7 +935,7 @@ unigap_status unigap_cuda_topk_similarity(const void *q, unigap_dtype q_dtype, i
   unigap_status s = sim::check_sizes(q, q_dtype, n, c, c_dtype, m, d, indices);
   if (s != UNIGAP_STATUS_OK) return s;
   if (k < 1 || k > m) return UNIGAP_STATUS_OUT_OF_RANGE;
-  if ((normalize != 0 && normalize != 1) || (n > 0 && !scores) || flags != 0 || k > INT32_MAX ||
+  if ((normalize != 0 && normalize != 1) || (n > 0 && !scores) || (flags & ~sim::kKnownFlags) != 0 || k > INT32_MAX ||
       n > (int64_t(1) << 40) / k)
     return UNIGAP_STATUS_INVALID_ARGUMENT;
   if ((s = require_device()) != UNIGAP_STATUS_OK) return s;
@@ -688,7 +943,7 @@ unigap_status unigap_cuda_topk_similarity(const void *q, unigap_dtype q_dtype, i
   if ((s = sim::device_ptrs({{q, "q"}, {c, "c"}, {indices, "indices"}, {scores, "scores"}})) != UNIGAP_STATUS_OK)
     return s;
   return sim::run(sim::kTopk, q, q_dtype, n, c, c_dtype, m, d, normalize, 1.f, 0.f, k, indices, scores, nullptr,
-                  nullptr, static_cast<cudaStream_t>(stream));
+                  nullptr, flags, static_cast<cudaStream_t>(stream));
 }
 
 unigap_status unigap_cuda_retrieval_ranks(const void *q, unigap_dtype q_dtype, const void *c, unigap_dtype c_dtype,
@@ -696,12 +951,12 @@ unigap_status unigap_cuda_retrieval_ranks(const void *q, unigap_dtype q_dtype, c
                                           unigap_cuda_stream stream) {
   unigap_status s = sim::check_sizes(q, q_dtype, n, c, c_dtype, n, d, ranks);
   if (s != UNIGAP_STATUS_OK) return s;
-  if ((normalize != 0 && normalize != 1) || flags != 0) return UNIGAP_STATUS_INVALID_ARGUMENT;
+  if ((normalize != 0 && normalize != 1) || (flags & ~sim::kKnownFlags) != 0) return UNIGAP_STATUS_INVALID_ARGUMENT;
   if ((s = require_device()) != UNIGAP_STATUS_OK) return s;
   if (n == 0) return UNIGAP_STATUS_OK;
   if ((s = sim::device_ptrs({{q, "q"}, {c, "c"}, {ranks, "ranks"}})) != UNIGAP_STATUS_OK) return s;
   return sim::run(sim::kRanks, q, q_dtype, n, c, c_dtype, n, d, normalize, 1.f, 0.f, 0, nullptr, nullptr, nullptr,
-                  ranks, static_cast<cudaStream_t>(stream));
+                  ranks, flags, static_cast<cudaStream_t>(stream));
 }
 
 }  // extern "C"

@@ -125,15 +125,33 @@ unigap_status unigap_cuda_dpo_loss(const unigap_dpo_args *d, unigap_cuda_stream 
  * Similarity on device pointers (spec: unigap/similarity.h, mirrored: normalisation with an f32 sum of
  * squares and 1 / sqrt in f64, zero rows -> 0, NaN / infinite rows poison exactly their outputs, the
  * top-k order "any number beats NaN, larger beats smaller, ties -> lower index", ranks = 1 + #strictly
- * greater with s_ii from the same f32 accumulation chain as s_ij). Inputs are f32 / bf16 / f16 (f64:
- * UNSUPPORTED_DTYPE), each matrix its own dtype; every sum is f32. The products run in exact f32 FMA
- * (a shared-memory tiled kernel; no tensor cores yet). `flags` must be 0: it is reserved for opt-in
- * reduced-precision modes (tf32 / bf16 tensor cores), which return INVALID_ARGUMENT today.
- * Scratch: the normalised rows are packed once into f32 (O((N + M) D), stream-ordered allocator);
- * top-k keeps per-split lists of k (O(N k)) and never writes N x M (tuned for small k: insertion into
- * sorted lists); ranks keep one count per row. clipScore = 100 * max(paired cosine, 0) on the host.
+ * greater with s_ii from the same accumulation (the same instruction sequence) as s_ij). Inputs are
+ * f32 / bf16 / f16 (f64: UNSUPPORTED_DTYPE), each matrix its own dtype; every sum is f32.
+ *
+ * Products. Two paths (native/cuda/similarity.cu, similarity_mma.cuh):
+ *   - tensor cores (mma.sync, f32 accumulation) on devices of compute capability >= 8.0 when both
+ *     inputs are bf16 or both are f16: the raw rows are multiplied (bf16 x bf16 and f16 x f16 products
+ *     are exact in f32) and the 1 / |row| factors applied in the epilogue, s = (acc * fa_i) * fb_j; the
+ *     result differs from the CPU only by f32 summation order (and the tensor cores' internal rounding
+ *     of each k step), as the CPU tiers differ from each other. No flag needed: no input is rounded.
+ *   - exact f32 FMA (a shared-memory tiled SIMT kernel, one fmaf chain per score) for everything else
+ *     (f32, mixed dtypes, sm_75).
+ * `flags` (bits; others are INVALID_ARGUMENT):
+ *   UNIGAP_CUDA_SIM_ALLOW_TF32  f32 (and mixed) inputs may use TF32 tensor cores on sm_80+: the
+ *                               normalised rows are rounded to TF32 (10-bit mantissa, to nearest, ties
+ *                               away), a relative error up to 2^-11 per element, |ds| <= 2^-10 for
+ *                               cosines. Ignored where no TF32 path exists (sm_75) or a better one does
+ *                               (bf16 / f16 pairs).
+ *   UNIGAP_CUDA_SIM_SIMT        force the exact SIMT path (comparisons and timing).
+ * Scratch: the rows are packed once (O((N + M) D), stream-ordered allocator): normalised f32 panels
+ * (SIMT, TF32) or raw 16-bit panels plus one f32 factor per row (tensor cores); top-k keeps per-split
+ * lists of k (O(N k)) and never writes N x M (tuned for small k: insertion into sorted lists); ranks
+ * keep one count per row. clipScore = 100 * max(paired cosine, 0) on the host.
  * Outputs (all DEVICE memory): out n floats | out n * m floats | indices, scores n * k | ranks n doubles.
  */
+#define UNIGAP_CUDA_SIM_ALLOW_TF32 1
+#define UNIGAP_CUDA_SIM_SIMT 2
+
 unigap_status unigap_cuda_paired_cosine(const void *a, unigap_dtype a_dtype, const void *b, unigap_dtype b_dtype,
                                         int64_t n, int64_t d, float *out, unigap_cuda_stream stream);
 unigap_status unigap_cuda_similarity_matrix(const void *a, unigap_dtype a_dtype, int64_t n, const void *b,
