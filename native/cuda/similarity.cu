@@ -818,8 +818,9 @@ unigap_status similarity_emulate_tc(int mode, const void *a, unigap_dtype da, in
   if (mode == kMatrix) {
     for (int64_t bi = 0; bi < row_tiles; bi++)
       for (int64_t t = 0; t < col_tiles; t++) {
-        tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, bi * tc::kTM, t * tc::kTN, smem,
-                          *acc);
+        if (!tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, bi * tc::kTM, t * tc::kTN,
+                               smem, *acc))
+          return UNIGAP_STATUS_INTERNAL;
         each([&](int, int r, int c, float v) {
           const int64_t i = bi * tc::kTM + r, j = t * tc::kTN + c;
           if (i < n && j < m) out[i * m + j] = fmaf(scale, tc::score(v, FA(i), FB(j)), bias);
@@ -842,7 +843,8 @@ unigap_status similarity_emulate_tc(int mode, const void *a, unigap_dtype da, in
         const int64_t i0 = bi * tc::kTM;
         for (int64_t t = g * tps; t < std::min<int64_t>((g + 1) * tps, col_tiles); t++) {
           const int64_t j0 = t * tc::kTN;
-          tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, i0, j0, smem, *acc);
+          if (!tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, i0, j0, smem, *acc))
+            return UNIGAP_STATUS_INTERNAL;
           for (int half = 0; half < 2; half++) {
             each([&](int w, int r, int c, float v) {
               if (((w & 3) >> 1) != half) return;
@@ -869,8 +871,9 @@ unigap_status similarity_emulate_tc(int mode, const void *a, unigap_dtype da, in
     std::vector<float> diag((size_t)n);
     std::vector<unsigned long long> count((size_t)n, 0);
     for (int64_t bi = 0; bi < row_tiles; bi++) {  // the diagonal pass: tile (bi, bi)
-      tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, bi * tc::kTM, bi * tc::kTN, smem,
-                        *acc);
+      if (!tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, bi * tc::kTM, bi * tc::kTN,
+                             smem, *acc))
+        return UNIGAP_STATUS_INTERNAL;
       each([&](int, int r, int c, float v) {
         const int64_t i = bi * tc::kTM + r;
         if (r == c && i < n) diag[(size_t)i] = tc::score(v, FA(i), FB(i));
@@ -878,8 +881,9 @@ unigap_status similarity_emulate_tc(int mode, const void *a, unigap_dtype da, in
     }
     for (int64_t bi = 0; bi < row_tiles; bi++)
       for (int64_t t = 0; t < col_tiles; t++) {
-        tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, bi * tc::kTM, t * tc::kTN, smem,
-                          *acc);
+        if (!tc::tc_block_host(kind, PA.data(), PB.data(), ld, dp * es / tc::kChunkBytes, bi * tc::kTM, t * tc::kTN,
+                               smem, *acc))
+          return UNIGAP_STATUS_INTERNAL;
         each([&](int, int r, int c, float v) {
           const int64_t i = bi * tc::kTM + r, j = t * tc::kTN + c;
           if (i < n && j < m && tc::score(v, FA(i), FB(j)) > diag[(size_t)i]) count[(size_t)i]++;

@@ -19,13 +19,15 @@
 //   Block tile 128 x 128, 8 warps as 2 (rows) x 4 (cols), warp tile 64 x 32 = 4 x 4 mma tiles of
 //   m16 x n8; k stage 64 bytes per row (32 bf16 / f16 = 2 x m16n8k16, or 16 f32 = 2 x m16n8k8 tf32),
 //   two stages in shared memory filled with cp.async (16-byte chunks), row stride 80 bytes so that the
-//   fragment loads (8 rows x 4 words per instruction) hit 32 distinct banks.
+//   fragment loads (ldmatrix.x4: 8 rows x 16 bytes per phase) hit 32 distinct banks. Fragments come
+//   from ldmatrix.x4 (one instruction per A fragment and per pair of B fragments), which yields exactly
+//   the registers of the direct loads frag_a / frag_b (the host replay checks both agree).
 //   Fragments (PTX ISA, "Matrix fragments for mma.m16n8k16 / m16n8k8"), g = lane / 4, t = lane % 4:
 //     A regs 0..3 = rows (g, g + 8, g, g + 8) at k-bytes (4t, 4t, 4t + 16, 4t + 16) of the k step; for
 //     16-bit kinds each reg is the element pair (2t, 2t + 1) [+8], for tf32 element t [+4]: the byte
 //     offsets coincide, so one loader serves both. B regs 0..1 = candidate row g at k-bytes 4t, 4t + 16.
 //     C regs 0..3 = (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1).
-//   Epilogues: matrix (scale * s + bias, float2 stores when M is even), top-k (the tile staged through
+//   Epilogues: matrix (scale * s + bias, float2 stores when M is even and out 8-byte aligned), top-k (the tile staged through
 //   shared memory in two 64-column halves; one thread per row inserts in increasing column order into
 //   its per-split list, with the list's k-th entry kept in registers to reject early), ranks (a diagonal
 //   pass computes s_ii with this same kernel on tile (b, b), so s_ii and s_ij come from identical
@@ -79,6 +81,22 @@ UNIGAP_HD void frag_b(const uint8_t *tile, int cb, int ks, int lane, uint32_t (&
   b[1] = ld32(tile + (cb + g) * kLd + kb + 16);
 }
 
+// ldmatrix.x4 (four 8 x 8 matrices of b16, i.e. 8 rows x 16 bytes each): lane L supplies the shared
+// address of row L % 8 of matrix L / 8, and receives in register q the 32-bit word L % 4 of row L / 4 of
+// matrix q (PTX ISA, "ldmatrix"). A 32-bit word moves whole, so the same instruction loads TF32 data.
+// The A fragment of the m16 tile at rb, k step ks: matrices (rows 0-7, bytes 0-15), (rows 8-15, 0-15),
+// (rows 0-7, 16-31), (rows 8-15, 16-31) give regs a0..a3 exactly as frag_a.
+UNIGAP_HD int ldsm_a_offset(int rb, int ks, int lane) {
+  const int q = lane >> 3, r = lane & 7;
+  return (rb + r + (q & 1) * 8) * kLd + ks * 32 + (q >> 1) * 16;
+}
+// The B fragments of two n8 tiles (candidate rows cb .. cb + 15): matrices (tile 0, bytes 0-15),
+// (tile 0, 16-31), (tile 1, 0-15), (tile 1, 16-31) give b[y][0], b[y][1], b[y + 1][0], b[y + 1][1].
+UNIGAP_HD int ldsm_b_offset(int cb, int ks, int lane) {
+  const int q = lane >> 3, r = lane & 7;
+  return (cb + (q >> 1) * 8 + r) * kLd + ks * 32 + (q & 1) * 16;
+}
+
 // Accumulator register q (0..3) of `lane`: its row and column within the m16 x n8 tile.
 UNIGAP_HD void frag_c(int lane, int q, int &r, int &c) {
   r = (lane >> 2) + (q >> 1) * 8;
@@ -122,6 +140,12 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const uint8_t *p) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
 }
 __device__ __forceinline__ uint32_t to_tf32(uint32_t x) {
   uint32_t r;
@@ -216,9 +240,16 @@ __global__ void __launch_bounds__(kThreads) tc_kernel(Params p) {
       for (int ks = 0; ks < 2; ks++) {
         uint32_t a[kMI][4], b[kNI][2];
 #pragma unroll
-        for (int x = 0; x < kMI; x++) frag_a(sa, wm * 64 + x * 16, ks, lane, a[x]);
+        for (int x = 0; x < kMI; x++) ldsm_x4(a[x], sa + ldsm_a_offset(wm * 64 + x * 16, ks, lane));
 #pragma unroll
-        for (int y = 0; y < kNI; y++) frag_b(sb, wn * 32 + y * 8, ks, lane, b[y]);
+        for (int y = 0; y < kNI; y += 2) {
+          uint32_t t4[4];
+          ldsm_x4(t4, sb + ldsm_b_offset(wn * 32 + y * 8, ks, lane));
+          b[y][0] = t4[0];
+          b[y][1] = t4[1];
+          b[y + 1][0] = t4[2];
+          b[y + 1][1] = t4[3];
+        }
         if constexpr (KIND == kTf32) {
 #pragma unroll
           for (int x = 0; x < kMI; x++)
@@ -239,7 +270,7 @@ __global__ void __launch_bounds__(kThreads) tc_kernel(Params p) {
 
     // ---- epilogues
     if constexpr (MODE == kMatrix) {
-      const bool pairs = (p.m % 2) == 0;
+      const bool pairs = (p.m % 2) == 0 && (reinterpret_cast<uintptr_t>(p.out) % 8) == 0;  // fromPointer may be 4-aligned
 #pragma unroll
       for (int x = 0; x < kMI; x++)
 #pragma unroll
@@ -255,7 +286,7 @@ __global__ void __launch_bounds__(kThreads) tc_kernel(Params p) {
             const float v1 = fmaf(p.scale, score(acc[x][y][2 * h + 1], fa, p.fb ? p.fb[j + 1] : 1.f), p.bias);
             float *o = p.out + i * p.m + j;
             if (pairs) {
-              *reinterpret_cast<float2 *>(o) = make_float2(v0, v1);  // j even, m even: 8-byte aligned
+              *reinterpret_cast<float2 *>(o) = make_float2(v0, v1);  // j even, m even, out 8-aligned
             } else {
               o[0] = v0;
               if (j + 1 < p.m) o[1] = v1;
@@ -406,6 +437,12 @@ inline void mma_host(int kind, float (&c)[32][4], const uint32_t (&a)[32][4], co
   }
 }
 
+// ldmatrix.x4 on the host from the 32 lanes' offsets (documented semantics, see ldsm_a_offset).
+inline void ldsm_x4_host(const uint8_t *tile, const int (&off)[32], uint32_t (&r)[32][4]) {
+  for (int lane = 0; lane < 32; lane++)
+    for (int q = 0; q < 4; q++) r[lane][q] = ld32(tile + off[q * 8 + lane / 4] + 4 * (lane % 4));
+}
+
 // The block (bi) x column-tile (t) product of tc_kernel replayed on the host: the same stage chunks
 // (stage_chunk), the same shared layout and fragment loaders, mma_host per warp and instruction.
 // acc[warp][lane][x][y][q].
@@ -413,7 +450,8 @@ struct HostAcc {
   float v[8][32][kMI][kNI][4];
 };
 
-inline void tc_block_host(int kind, const uint8_t *A, const uint8_t *B, int64_t ld, int64_t kchunks, int64_t i0,
+// Returns false when ldmatrix's distribution and the direct fragment loads disagree (an emulation bug).
+inline bool tc_block_host(int kind, const uint8_t *A, const uint8_t *B, int64_t ld, int64_t kchunks, int64_t i0,
                           int64_t j0, std::vector<uint8_t> &smem, HostAcc &acc) {
   std::memset(&acc, 0, sizeof acc);
   for (int64_t kc = 0; kc < kchunks; kc++) {
@@ -429,10 +467,38 @@ inline void tc_block_host(int kind, const uint8_t *A, const uint8_t *B, int64_t 
       for (int w = 0; w < 8; w++) {
         const int wm = w >> 2, wn = w & 3;
         static thread_local uint32_t a[kMI][32][4], b[kNI][32][2];
-        for (int lane = 0; lane < 32; lane++) {
-          for (int x = 0; x < kMI; x++) frag_a(sa, wm * 64 + x * 16, ks, lane, a[x][lane]);
-          for (int y = 0; y < kNI; y++) frag_b(sb, wn * 32 + y * 8, ks, lane, b[y][lane]);
+        int off[32];
+        for (int x = 0; x < kMI; x++) {
+          for (int lane = 0; lane < 32; lane++) off[lane] = ldsm_a_offset(wm * 64 + x * 16, ks, lane);
+          ldsm_x4_host(sa, off, a[x]);
         }
+        for (int y = 0; y < kNI; y += 2) {
+          uint32_t t4[32][4];
+          for (int lane = 0; lane < 32; lane++) off[lane] = ldsm_b_offset(wn * 32 + y * 8, ks, lane);
+          ldsm_x4_host(sb, off, t4);
+          for (int lane = 0; lane < 32; lane++) {
+            b[y][lane][0] = t4[lane][0];
+            b[y][lane][1] = t4[lane][1];
+            b[y + 1][lane][0] = t4[lane][2];
+            b[y + 1][lane][1] = t4[lane][3];
+          }
+          // the direct 32-bit fragment loads (frag_a / frag_b) must agree with ldmatrix's distribution
+          for (int lane = 0; lane < 32; lane++) {
+            uint32_t d0[2], d1[2];
+            frag_b(sb, wn * 32 + y * 8, ks, lane, d0);
+            frag_b(sb, wn * 32 + (y + 1) * 8, ks, lane, d1);
+            if (d0[0] != b[y][lane][0] || d0[1] != b[y][lane][1] || d1[0] != b[y + 1][lane][0] ||
+                d1[1] != b[y + 1][lane][1])
+              return false;
+          }
+        }
+        for (int x = 0; x < kMI; x++)
+          for (int lane = 0; lane < 32; lane++) {
+            uint32_t d[4];
+            frag_a(sa, wm * 64 + x * 16, ks, lane, d);
+            for (int q = 0; q < 4; q++)
+              if (d[q] != a[x][lane][q]) return false;
+          }
         for (int x = 0; x < kMI; x++)
           for (int y = 0; y < kNI; y++) {
             float c[32][4];
@@ -444,6 +510,7 @@ inline void tc_block_host(int kind, const uint8_t *A, const uint8_t *B, int64_t 
           }
       }
   }
+  return true;
 }
 
 }  // namespace tc
