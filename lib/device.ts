@@ -407,7 +407,12 @@ export function routeKernelDevice(
         ? `${fn}: the CUDA path '${path}' is not verified on a GPU yet, so 'auto' does not take it; pass device: 'cuda' to run it anyway, or download the DeviceTensor inputs (tensor.download()) and pass host arrays`
         : `${fn}: the CUDA path '${path}' is not verified on a GPU yet; download the DeviceTensor inputs (tensor.download()) and pass host arrays`,
     );
-  if (r.device === 'cpu') throw new DeviceUnavailableError(`${fn}: ${r.reason}`);
+  // 'auto' on a verified path: resolveDevice above judged the labelled path, so check the device here.
+  if (!explicitCuda) {
+    const st = cachedCudaStatus();
+    if (!st.available)
+      throw new DeviceUnavailableError(`${fn}: auto: no usable CUDA device (${st.reason ?? 'unknown'})`);
+  }
   if (cuda === 'pending')
     throw new DeviceUnavailableError(`${fn}: the DeviceTensor route of '${path}' is not wired into this facade yet`);
   return 'cuda';

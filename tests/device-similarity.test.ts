@@ -207,6 +207,22 @@ describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU need
     expect(live).toBeGreaterThan(0); // the async results above are the caller's
   });
 
+  it("once a path is in verifiedCudaPaths, 'auto' takes it for DeviceTensors (and only that path)", () => {
+    const verified = verifiedCudaPaths as Set<string>;
+    verified.add('similarity.matrix');
+    try {
+      const a = up(hA);
+      const b = up(hB);
+      expect(similarityMatrix(a, b).download()).toEqual(similarityMatrix(hA, hB));
+      expect(calls.at(-1)?.op).toBe(1);
+      expect(() => topkSimilarity(a, b, 2)).toThrow(/not verified on a GPU yet/);
+      expect(similarityMatrix(hA, hB)).toBeInstanceOf(Float32Array); // host arrays stay on the CPU
+      expect(calls).toHaveLength(1);
+    } finally {
+      verified.delete('similarity.matrix');
+    }
+  });
+
   it('mixed dtypes (f32 queries x bf16 candidates) pass their dtype codes; the {data, dims} form works', () => {
     const a = up(hA);
     const b = up(hB16);
