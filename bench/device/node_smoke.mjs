@@ -1,6 +1,7 @@
 // Node-side smoke check of the CUDA plumbing on a GPU machine, with no npm packages: loads a CUDA
 // build of the addon directly and checks DeviceTensor-level N-API calls (alloc, upload, download,
-// wrap, free, cudaLogprobsRun forward and fused forward+backward, the async twin) against the CPU
+// wrap, free, cudaLogprobsRun forward and fused forward+backward, the async twin, cudaSimilarityRun ops
+// 0..3 and its async twin) against the CPU
 // binding on the same data. Prints SMOKE|name|ok|detail lines and exits 1 on any failure.
 //
 //   node bench/device/node_smoke.mjs path/to/unigap.node
@@ -178,6 +179,92 @@ try {
   report('host array refused', false, 'no error');
 } catch (e) {
   report('host array refused', e.code === 'ERR_UNIGAP_INVALID_TYPE', `${e.code}: ${e.message}`);
+}
+
+// Similarity (issue 9): cudaSimilarityRun ops 0..3 on device buffers vs the CPU binding, f32 and bf16
+// (bf16/bf16 takes the tensor cores on sm_80+), the async twin, and an f64 dtype refused before any call.
+{
+  const NQ = 37;
+  const MC = 300;
+  const D = 72;
+  const toBf16 = (f) => {
+    const u = new Uint32Array(Float32Array.from(f).buffer);
+    return Uint16Array.from(u, (v) => (v + 0x7fff + ((v >>> 16) & 1)) >>> 16);
+  };
+  const qa = Float32Array.from({ length: NQ * D }, () => r() - 0.5);
+  const cb = Float32Array.from({ length: MC * D }, () => r() - 0.5);
+  const pa = Float32Array.from({ length: NQ * D }, () => r() - 0.5);
+  for (const [name, dt, conv] of [
+    ['f32', 0, (x) => x],
+    ['bf16', 2, toBf16],
+  ]) {
+    const A = conv(qa);
+    const B = conv(cb);
+    const P = conv(pa);
+    const hA = up(A);
+    const hB = up(B);
+    const hP = up(P);
+    const base = {
+      a: hA,
+      aDtype: dt,
+      bDtype: dt,
+      n: NQ,
+      m: MC,
+      d: D,
+      normalize: true,
+      scale: 10,
+      bias: 1,
+      k: 5,
+      flags: 0,
+    };
+    // paired
+    const out0 = n.cudaAlloc(NQ * 4, 0);
+    n.cudaSimilarityRun(0, { ...base, b: hP, out: out0 });
+    const cpu0 = new Float32Array(NQ);
+    n.similarityPairedCosine(A, name, P, name, NQ, D, cpu0);
+    report(`cudaSimilarityRun paired ${name}`, maxDiff(cpu0, down(out0, new Float32Array(NQ))) < 1e-5);
+    // matrix
+    const out1 = n.cudaAlloc(NQ * MC * 4, 0);
+    n.cudaSimilarityRun(1, { ...base, b: hB, out: out1 });
+    const cpu1 = new Float32Array(NQ * MC);
+    n.similarityMatrix(A, name, NQ, B, name, MC, D, true, 10, 1, cpu1);
+    const d1 = maxDiff(cpu1, down(out1, new Float32Array(NQ * MC)));
+    report(`cudaSimilarityRun matrix ${name}`, d1 < 1e-3, `max |diff| ${d1}`);
+    // top-k
+    const ix = n.cudaAlloc(NQ * 5 * 4, 0);
+    const sc = n.cudaAlloc(NQ * 5 * 4, 0);
+    await n.cudaSimilarityRunAsync(2, { ...base, b: hB, indices: ix, scores: sc });
+    const ci = new Int32Array(NQ * 5);
+    const cs = new Float32Array(NQ * 5);
+    n.similarityTopk(A, name, NQ, B, name, MC, D, 5, true, ci, cs);
+    const gi = down(ix, new Int32Array(NQ * 5));
+    const same = gi.reduce((acc, v, i) => acc + (v === ci[i] ? 1 : 0), 0);
+    report(`cudaSimilarityRunAsync topk ${name}`, same >= NQ * 5 - 2, `${same}/${NQ * 5} indices equal`);
+    // ranks
+    const rk = n.cudaAlloc(NQ * 8, 0);
+    n.cudaSimilarityRun(3, { ...base, b: hP, ranks: rk });
+    const cr = new Float64Array(NQ);
+    n.similarityRanks(A, name, P, name, NQ, D, true, cr);
+    report(`cudaSimilarityRun ranks ${name}`, maxDiff(cr, down(rk, new Float64Array(NQ))) <= 1);
+    for (const h of [hA, hB, hP, out0, out1, ix, sc, rk]) n.cudaFree(h);
+  }
+  try {
+    n.cudaSimilarityRun(1, {
+      aDtype: 1,
+      bDtype: 0,
+      n: 1,
+      m: 1,
+      d: 1,
+      normalize: true,
+      scale: 1,
+      bias: 0,
+      k: 1,
+      flags: 0,
+    });
+    report('similarity f64 refused', false, 'no error');
+  } catch (e) {
+    report('similarity f64 refused', e.code === 'ERR_UNIGAP_INVALID_DTYPE', `${e.code}: ${e.message}`);
+  }
 }
 
 for (const h of Object.values(dev)) n.cudaFree(h);

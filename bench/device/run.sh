@@ -29,9 +29,15 @@ BUDGET="${BUDGET_S:-520}"
 cap() { local left=$(( BUDGET - 20 - SECONDS )); [ "$left" -lt 15 ] && { echo 0; return; }; [ "$1" -lt "$left" ] && echo "$1" || echo "$left"; }
 
 step "environment"
-echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+echo "date: $DATE"
+echo "commit: $COMMIT"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.memory --format=csv 2>&1 | tee "$OUT/gpu.csv"
+GPU_NAME="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+DRIVER="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)"
+CUDA_DRV="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -1)"
+CUDA_VER="$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p' | head -1)"
 nvcc --version | tail -2
 cmake --version | head -1
 python3 --version 2>&1
@@ -81,8 +87,9 @@ else
 fi
 
 step "perf (CUDA events, median of 7)"
-# cuda/perf/{copy_bandwidth, logprobs, dpo*, similarity}: the similarity part (matrix 8192x8192x1024,
-# top-k k=10 on 8192x65536x1024, pairedCosine [65536,1024]) adds ~5 s.
+# cuda/perf/{copy_bandwidth, logprobs, dpo*, similarity}: the similarity part (matrix 8192x8192x1024 bf16 on
+# tensor cores and forced SIMT, f32 with TF32; top-k k=10 on 8192x65536x1024 bf16 both ways, with peak
+# memory; pairedCosine [65536,1024]) adds ~10 s.
 t=$(cap 180); if [ "$t" -gt 0 ]; then timeout "$t" "$H" --perf cuda/perf | tee "$OUT/perf.txt" || status=1; else echo "(perf skipped: out of time budget)"; status=1; fi
 
 if [ -z "${SKIP_TORCH:-}" ]; then
@@ -95,6 +102,7 @@ fi
 
 step "table"
 python3 bench/device/torch_baseline.py --table --harness "$OUT/perf.txt" --torch "$OUT/torch.txt" --torch-sim "$OUT/torch.txt" --gpu "$OUT/gpu.csv" \
+  --meta "GPU=${GPU_NAME:-unknown};driver=${DRIVER:-unknown};CUDA (nvcc)=${CUDA_VER:-unknown};CUDA (driver)=${CUDA_DRV:-unknown};commit=$COMMIT;date=$DATE" \
   | tee "$OUT/table.md"
 echo "run.sh: exit $status"
 exit $status

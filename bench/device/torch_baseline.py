@@ -137,6 +137,11 @@ def run_torch_sim(out_path):
         ms = time_ms(lambda: torch.addmm(torch.tensor(-2.5, device="cuda"), F.normalize(af, dim=-1),
                                          F.normalize(bf, dim=-1).T, alpha=14.3), reps=5)
         emit(f"TORCH|torch F.normalize+matmul (f32, TF32 off: exact f32 SGEMM)|bf16->f32|{shape}|{ms:.4f}")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        ms = time_ms(lambda: torch.addmm(torch.tensor(-2.5, device="cuda"), F.normalize(af, dim=-1),
+                                         F.normalize(bf, dim=-1).T, alpha=14.3), reps=5)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        emit(f"TORCH|torch F.normalize+matmul (f32, TF32 on)|f32|{shape}|{ms:.4f}")
         del af, bf
     del a, b
     torch.cuda.empty_cache()
@@ -146,8 +151,15 @@ def run_torch_sim(out_path):
     q = torch.randn(n, d, device="cuda").to(torch.bfloat16)
     c = torch.randn(m, d, device="cuda").to(torch.bfloat16)
     with torch.no_grad():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
         ms = time_ms(lambda: torch.topk(F.normalize(q, dim=-1) @ F.normalize(c, dim=-1).T, k, dim=-1), reps=3)
-        emit(f"TORCH|torch F.normalize+matmul+topk k={k} (N x M bf16 in memory)|bf16|{shape}|{ms:.4f}")
+        peak = torch.cuda.max_memory_allocated()
+        name = f"torch F.normalize+matmul+topk k={k} (N x M bf16 in memory)"
+        emit(f"TORCH|{name}|bf16|{shape}|{ms:.4f}")
+        # inputs (allocated before) + the call's peak working memory, MiB
+        emit(f"TORCH_MEM|{name}|{shape}|{base / 2**20:.1f}|{(peak - base) / 2**20:.1f}|{peak / 2**20:.1f}")
     del q, c
     torch.cuda.empty_cache()
 
@@ -162,7 +174,7 @@ def run_torch_sim(out_path):
     torch.cuda.empty_cache()
 
 
-def sim_table(perf_sim, perf, torch_rows, copy):
+def sim_table(perf_sim, perf, torch_rows, copy, mem_rows=()):
     if not perf_sim and not any(r[1].startswith("unigap pairedCosine") for r in perf):
         print("\nNo similarity PERF lines (cuda/perf/similarity did not run).")
         return
@@ -177,6 +189,11 @@ def sim_table(perf_sim, perf, torch_rows, copy):
     for r in torch_rows:
         if "normalize" in r[1] or "cosine" in r[1]:
             print(f"| {r[1]} | {r[2]} | {r[3]} | {float(r[4]):.3f} | |")
+    if mem_rows:
+        print("\n| top-k memory | shape | inputs + outputs MiB | working (scratch / temporaries) MiB | peak MiB |")
+        print("|---|---|---:|---:|---:|")
+        for r in mem_rows:
+            print(f"| {r[1]} | {r[2]} | {float(r[3]):.1f} | {float(r[4]):.1f} | {float(r[5]):.1f} |")
     print("\n## Targets (issue 9)\n")
     ours = {r[1].split(" (")[0]: float(r[4]) for r in perf_sim}
     tor = {r[1]: float(r[4]) for r in torch_rows}
@@ -187,10 +204,20 @@ def sim_table(perf_sim, perf, torch_rows, copy):
         print(f"- similarityMatrix 8192x8192x1024 bf16: {pct:.1f}% of torch normalize+matmul (target >= 60%): "
               f"{'MET' if pct >= 60 else 'NOT MET'}")
     ref32 = tor.get("torch F.normalize+matmul (f32, TF32 off: exact f32 SGEMM)")
-    if mat and ref32:
-        print(f"- (same precision) similarityMatrix vs torch exact-f32 SGEMM normalize+matmul: {100 * ref32 / mat:.1f}%")
+    simt = ours.get("unigap similarityMatrix SIMT")
+    if simt and ref32:
+        print(f"- (same precision) similarityMatrix SIMT (exact f32) vs torch exact-f32 SGEMM normalize+matmul: "
+              f"{100 * ref32 / simt:.1f}%")
+    tf32 = ours.get("unigap similarityMatrix TF32")
+    reftf = tor.get("torch F.normalize+matmul (f32, TF32 on)")
+    if tf32 and reftf:
+        print(f"- similarityMatrix TF32 vs torch TF32 normalize+matmul: {100 * reftf / tf32:.1f}%")
     tk = ours.get("unigap topkSimilarity k=10")
     ref = next((v for k_, v in tor.items() if "topk" in k_), None)
+    mems = {r[1].split(" (")[0]: float(r[5]) for r in mem_rows}
+    if mems:
+        print("- top-k peak memory (MiB, inputs + outputs + working): "
+              + ", ".join(f"{k_} {v:.0f}" for k_, v in mems.items()))
     if tk and ref:
         print(f"- topkSimilarity k=10 8192x65536x1024 bf16: {ref / tk:.2f}x torch matmul+topk (target > 1x): "
               f"{'MET' if tk < ref else 'NOT MET'}")
@@ -216,6 +243,7 @@ def table(args):
     perf_all = parse(args.harness, "PERF|")
     perf_sim = parse(args.harness, "PERF_SIM|")
     sim_rows = parse(getattr(args, "torch_sim", None), "TORCH|")
+    mem_rows = parse(args.harness, "PERF_MEM|") + parse(getattr(args, "torch_sim", None), "TORCH_MEM|")
     perf = [r for r in perf_all if not r[1].startswith("unigap pairedCosine")]
     ratios = parse(args.harness, "PERF_RATIO|")
     torch_rows = parse(args.torch, "TORCH|")
@@ -226,6 +254,11 @@ def table(args):
             rows = [l.strip() for l in f if l.strip()]
         gpu = rows[-1] if len(rows) > 1 else ""
     print(f"# unigap CUDA kernels vs PyTorch ({gpu or 'GPU unknown'})\n")
+    # GPU name, driver (gpu.csv), CUDA version, commit and date (run.sh --meta), so every figure is traceable.
+    if getattr(args, "meta", None):
+        print("| " + " | ".join(kv.split("=", 1)[0] for kv in args.meta.split(";")) + " |")
+        print("|" + "---|" * len(args.meta.split(";")))
+        print("| " + " | ".join(kv.split("=", 1)[1] if "=" in kv else "" for kv in args.meta.split(";")) + " |\n")
     if not perf:
         print("No harness PERF lines: the CUDA perf tests did not run (no device, or the build failed).")
     copy = None
@@ -269,7 +302,7 @@ def table(args):
         dt, what, val = r[1], r[2], float(r[3])
         limit = 2.2 if "fwd+bwd/forward" in what else 1.1
         print(f"- {what} {dt}: {val:.3f} ({r[4]}; {r[5]}): {'MET' if val <= limit else 'NOT MET'}")
-    sim_table(perf_sim, perf_all, sim_rows, copy)
+    sim_table(perf_sim, perf_all, sim_rows, copy, mem_rows)
 
 
 def main():
@@ -281,6 +314,7 @@ def main():
     ap.add_argument("--gpu")
     ap.add_argument("--sim", action="store_true")
     ap.add_argument("--torch-sim", dest="torch_sim")
+    ap.add_argument("--meta", help="gpu=...;driver=...;cuda=...;commit=...;date=... (printed first)")
     args = ap.parse_args()
     if args.sim:
         run_torch_sim(args.out)
