@@ -10,7 +10,8 @@
  *                 (a prompt-gated reading of every cell, summed: presence, counts, positions)
  *                 p_yes = σ(scale · cos(u, v) + λ · pmi(x; y) + bias)
  *                 a CLIP-style match (cosine by unigap's kernel) plus the Bayes link: the generator's own
- *                 pmi(x; y) = (log π(x|y) − log π(x|∅)) / cells, λ learned (config.bayesLink)
+ *                 pmi(x; y) = (log π(x|y) − log π(x|∅)) / cells, λ = cells (1 per nat: Bayes' rule;
+ *                 config.bayesLinkWeight) and π(x|∅) the marginal (pretraining's prompt dropout trains ∅)
  *
  * Shared: wordEmb, posEmb, trunk W/b (prompt side) and tokenEmb, cellEmb (image side). The loop trains
  * only the generation loss (forward → logits, step ← d loss / d logits); hand-written backprop in
@@ -53,6 +54,14 @@ export interface WorldModelConfig {
    * the two branches of a real unified model together.
    */
   bayesLink: boolean;
+  /**
+   * The Bayes link's weight λ, or null to fit it in calibrateJudge with the scale and bias. pmi is per cell,
+   * so the default CELLS is weight 1 per nat of the sequence PMI: Bayes' rule itself, log π(y|x) =
+   * log π(x|y) − log π(x) + C, so that a change of the generator's log π(x|y) moves the judge's logit by
+   * the same amount (the coupling the paper analyses). A fitted λ (null) shrinks towards the PMI's
+   * noise and leaves the judge to the discriminative match (measured: λ ≈ 0.19 per nat, 5× weaker).
+   */
+  bayesLinkWeight: number | null;
 }
 
 export const DEFAULT_MODEL_CONFIG: WorldModelConfig = {
@@ -65,6 +74,7 @@ export const DEFAULT_MODEL_CONFIG: WorldModelConfig = {
   maxWords: 12,
   seed: 1,
   bayesLink: true,
+  bayesLinkWeight: CELLS,
 };
 
 export const MODEL_WORDS: readonly string[] = ['<pad>', '<unk>', ...PROMPT_WORDS];
@@ -718,7 +728,9 @@ export class WorldModel implements UnifiedModel {
     });
     const P = this.params;
     const w = [P['und.scale'][0], P['und.pmi'][0], P['und.bias'][0]];
-    const dims = this.config.bayesLink ? [0, 1, 2] : [0, 2];
+    const fixed = this.config.bayesLink ? this.config.bayesLinkWeight : 0;
+    if (fixed !== null) w[1] = fixed;
+    const dims = fixed === null ? [0, 1, 2] : [0, 2];
     const lossAt = (x: number[]) => {
       let l = 0;
       for (const f of feats) {
@@ -775,7 +787,7 @@ export class WorldModel implements UnifiedModel {
       if (done) break;
     }
     P['und.scale'][0] = Math.fround(w[0]);
-    P['und.pmi'][0] = Math.fround(this.config.bayesLink ? w[1] : 0);
+    P['und.pmi'][0] = Math.fround(w[1]);
     P['und.bias'][0] = Math.fround(w[2]);
     return loss;
   }

@@ -26,7 +26,7 @@ import { IMAGE_VOCAB_SIZE, makeRng, sceneToTokens, shuffle } from './scene.js';
 import { SceneValidator } from './validator.js';
 
 /** Bumped whenever the world, the model or pretraining changes meaning (invalidates the cache). */
-export const WORLD_VERSION = 1;
+export const WORLD_VERSION = 2;
 
 export interface PretrainConfig {
   /** Data and initialisation seed (default 0). */
@@ -44,6 +44,12 @@ export interface PretrainConfig {
   undPairsPerPrompt: number;
   /** Labelled pairs per prompt for the judge's final calibration (default 8). */
   calibrationPairsPerPrompt: number;
+  /**
+   * Share of generation pairs trained with the empty prompt ∅ (prompt dropout, as classifier-free-guidance
+   * generators such as Janus-Pro are trained; default 0.1). It makes π(x|∅) the generator's marginal π(x),
+   * the term the Bayes link subtracts; untrained, ∅ is an input the generator never saw.
+   */
+  nullPromptRate: number;
   /** Minibatch size (default 32). */
   batchSize: number;
   /** Adam learning rate (default 0.005). */
@@ -60,10 +66,14 @@ export const DEFAULT_PRETRAIN_CONFIG: PretrainConfig = {
   genNoise: 0.3,
   undPairsPerPrompt: 48,
   calibrationPairsPerPrompt: 8,
+  nullPromptRate: 0.1,
   batchSize: 32,
   learningRate: 0.005,
   model: {},
 };
+
+/** The empty prompt ∅ (prompt dropout): the generator's unconditional input. */
+export const NULL_PROMPT: Prompt = { id: 'null', text: '', category: 'null' };
 
 /** The pretraining prompts: the train split, extra pretraining-only prompts and single-object prompts. */
 export function pretrainPrompts(extraPerCategory: number = DEFAULT_PRETRAIN_CONFIG.extraPromptsPerCategory): Prompt[] {
@@ -85,7 +95,8 @@ export function pretrain(
     const cons = validator.constraints(prompt.text);
     for (let i = 0; i < c.genPairsPerPrompt; i++) {
       const scene = rng() < c.genNoise ? sampleNearMiss(cons, rng) : sampleScene(cons, rng);
-      gen.push({ prompt, tokens: sceneToTokens(scene) });
+      const dropped = c.nullPromptRate > 0 && rng() < c.nullPromptRate;
+      gen.push({ prompt: dropped ? NULL_PROMPT : prompt, tokens: sceneToTokens(scene) });
     }
     for (let i = 0; i < c.undPairsPerPrompt; i++) {
       const label = i % 2 === 0;

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import type { Prompt } from '../../lib/loop/types.js';
+import type { WorldModel } from '../../lib/world/model.js';
 import { loadPretrainedModel, measureGap, pretrain } from '../../lib/world/pretrain.js';
 import { worldSplits } from '../../lib/world/prompts.js';
 
@@ -11,8 +13,11 @@ describe('pretraining', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
+  let pretrained: WorldModel | undefined;
+  const model0 = () => (pretrained ??= pretrain({ seed: 0 }));
+
   it('reaches the gap band with a fixed seed: Nonunified in [10%, 50%], understanding above generation', () => {
-    const model = pretrain({ seed: 0 });
+    const model = model0();
     const gap = measureGap(model, worldSplits().train, { samples: 8, seed: 1 });
     expect(gap.samples).toBe(480);
     expect(gap.nonunified).toBeGreaterThanOrEqual(0.1);
@@ -21,6 +26,41 @@ describe('pretraining', () => {
     // A real gap, not a broken generator: it gets some prompts right, and most self-rejections are deserved.
     expect(gap.generationAccuracy).toBeGreaterThan(0.1);
     expect(gap.weakGeneration).toBeGreaterThan(0.5);
+  });
+
+  it('co-training through shared parameters: SFT on own samples (P, x) raises p_yes(P, x), not the untrained samples', () => {
+    const model = model0();
+    const snap = model.snapshot();
+    const train = worldSplits().train;
+    const picked = Array.from({ length: 16 }, (_, k) => train[(k * 7) % train.length]);
+    const images = picked.map((p, k) => model.generate(p, 2, { temperature: 1, seed: 500 + k }));
+    const trained = picked.map((prompt, k) => ({ prompt, tokens: images[k][0].tokens }));
+    const untrained = picked.map((prompt, k) => ({ prompt, tokens: images[k][1].tokens }));
+    const logit = (items: { prompt: Prompt; tokens: Int32Array }[]) =>
+      model.judgeMany(items).map((q) => Math.log(q / (1 - q)));
+    const [t0, u0] = [logit(trained), logit(untrained)];
+    for (let step = 0; step < 5; step++) {
+      // The loop's SFT gradient: token-mean NLL, d loss / d logits = (softmax - onehot) / tokens.
+      const out = model.forward(trained);
+      const V = out.vocab;
+      const rows = out.labels.length;
+      const g = new Float32Array(out.logits.length);
+      for (let r = 0; r < rows; r++) {
+        let max = -Infinity;
+        for (let v = 0; v < V; v++) max = Math.max(max, out.logits[r * V + v]);
+        let z = 0;
+        for (let v = 0; v < V; v++) z += Math.exp(out.logits[r * V + v] - max);
+        for (let v = 0; v < V; v++) g[r * V + v] = Math.exp(out.logits[r * V + v] - max) / z / rows;
+        g[r * V + out.labels[r]] -= 1 / rows;
+      }
+      model.step(g, { learningRate: 0.002 });
+    }
+    const mean = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x - b[i], 0) / a.length;
+    const dTrained = mean(logit(trained), t0);
+    const dUntrained = mean(logit(untrained), u0);
+    model.restore(snap);
+    expect(dTrained).toBeGreaterThan(0.5);
+    expect(dTrained - dUntrained).toBeGreaterThan(0.5);
   });
 
   it('caches weights and restores them exactly', () => {
