@@ -157,10 +157,10 @@ function addCommon(cmd: Command): Command {
     .addOption(
       new Option(
         '--corrupt-mode <mode>',
-        'what --corrupt does: flip = flip accept/reject of a share P of all training self-judgments; accept = mark a share P of the self-rejected ones accepted (false positives enter training)',
+        "what --corrupt does: wrong = mark a share P of the self-rejected images the external judge finds wrong accepted (wrong images labelled accepted, the paper's corrupted supervision); flip = flip accept/reject of a share P of all training self-judgments; accept = mark a share P of all self-rejected ones accepted",
       )
         .choices([...CORRUPT_MODES])
-        .default('flip'),
+        .default('wrong'),
     )
     .option('--lr <x>', 'learning rate (Adam)', numArg(0, 1, true), WORLD_LOOP_DEFAULTS.learningRate)
     .option(

@@ -10,7 +10,7 @@ import type { CorruptMode, GuardUnderstanding, LoopConfig, Pairing, Strategy } f
 export const STRATEGIES: readonly Strategy[] = ['sft', 'dpo', 'c-sft', 'c-dpo', 'clo'];
 export const PAIRINGS: readonly Pairing[] = ['best-worst', 'all'];
 export const GUARD_UNDERSTANDING: readonly GuardUnderstanding[] = ['fixed', 'own'];
-export const CORRUPT_MODES: readonly CorruptMode[] = ['flip', 'accept'];
+export const CORRUPT_MODES: readonly CorruptMode[] = ['flip', 'accept', 'wrong'];
 
 /** Strategies whose loss is DPO (they need N >= 2 samples per prompt to form pairs). */
 export function isDpoStrategy(s: Strategy): boolean {
@@ -24,7 +24,9 @@ export function isDpoStrategy(s: Strategy): boolean {
  * (`guardUnderstanding: 'fixed'`) and train-split generation accuracy (`guardTrainGeneration: true`);
  * see lib/loop/guard.ts. `corrupt` (default 0) corrupts that share of the training self-judgments; with
  * `corruptMode: 'flip'` (default) it flips accept ↔ reject among all of them, with 'accept' it marks
- * self-rejected samples accepted only (false positives enter training); see corruptJudgments in data.ts.
+ * self-rejected samples accepted only (false positives enter training), with 'wrong' it marks self-rejected
+ * samples the external judge finds wrong accepted (wrong images labelled accepted: the paper's corrupted
+ * supervision; needs a judge); see corruptJudgments in data.ts.
  */
 export const DEFAULT_LOOP_CONFIG: Readonly<Omit<LoopConfig, 'guard'>> = Object.freeze({
   strategy: 'sft',
@@ -82,6 +84,10 @@ export function resolveConfig(partial: Partial<LoopConfig> | undefined, hasJudge
   requireNumber(FN, f('nllWeight'), c.nllWeight, { min: 0 });
   unit(f('corrupt'), c.corrupt);
   requireEnum(FN, f('corruptMode'), c.corruptMode, CORRUPT_MODES);
+  if (c.corruptMode === 'wrong' && c.corrupt > 0 && !hasJudge)
+    throw new InvalidValueError(
+      `${FN}: config.corruptMode 'wrong' needs an external judge (options.judge): it poisons the training set with the images the judge finds wrong`,
+    );
   if (typeof c.question !== 'string')
     throw new InvalidTypeError(`${FN}: config.question must be a string, got ${typeof c.question}`);
   requireInt(FN, f('batchSize'), c.batchSize, 1, 1_000_000);

@@ -82,7 +82,11 @@ export function discardPool(data: readonly PromptSamples[]): string[] {
  *   (symmetric label noise: at share 0.5 the labels carry no information).
  * - 'accept': only the self-REJECTED judgments; exactly round(share * rejected) are marked accepted, the
  *   accepted ones are untouched. False positives enter the SFT set / the chosen side of DPO pairs: the
- *   paper's co-degradation scenario (the generator learns its own wrong images).
+ *   generator learns its own rejected images, wrong and right alike.
+ * - 'wrong': only the self-rejected judgments of samples whose external verdict is `false`; exactly
+ *   round(share * those) are marked accepted. Wrong images labelled accepted, nothing else: the paper's
+ *   corrupted supervision (paper.md "Learning dynamics"). The one place a verdict decides training data:
+ *   the experimenter poisons the set on purpose (the loop requires a judge for it).
  */
 export function corruptJudgments(
   data: readonly PromptSamples[],
@@ -94,11 +98,16 @@ export function corruptJudgments(
   const copy = data.map((d) => ({ prompt: d.prompt, samples: d.samples.map((s) => ({ ...s })) }));
   if (share <= 0) return copy;
   const all = copy.flatMap((d) => d.samples);
-  const flat = mode === 'accept' ? all.filter((s) => !s.judgment.accept) : all;
+  const flat =
+    mode === 'accept'
+      ? all.filter((s) => !s.judgment.accept)
+      : mode === 'wrong'
+        ? all.filter((s) => !s.judgment.accept && s.external === false)
+        : all;
   const k = Math.round(share * flat.length);
   // Partial Fisher-Yates: the first k indices of a seeded permutation.
   const idx = flat.map((_, i) => i);
-  const rand = rngFor(seed, round, mode === 'accept' ? 'corrupt-accept' : 'corrupt');
+  const rand = rngFor(seed, round, mode === 'flip' ? 'corrupt' : `corrupt-${mode}`);
   for (let i = 0; i < k; i++) {
     const j = i + Math.floor(rand() * (idx.length - i));
     [idx[i], idx[j]] = [idx[j], idx[i]];

@@ -160,13 +160,16 @@ export interface LoopConfig {
    * Which self-judgments `corrupt` acts on (deterministic by (seed, round); see corruptJudgments in
    * lib/loop/data.ts). 'flip' (default): a share `corrupt` of ALL training self-judgments is flipped,
    * accept ↔ reject (symmetric label noise). 'accept': a share `corrupt` of the self-REJECTED ones is marked
-   * accepted (pYes → 1 − pYes), nothing else changes: wrong images enter the SFT set / the chosen side of
-   * DPO pairs (the paper's co-degradation scenario).
+   * accepted (pYes → 1 − pYes), nothing else changes: rejected images, wrong and right, enter the SFT set / the chosen side of
+   * DPO pairs. 'wrong': a share `corrupt` of the externally WRONG samples the model rejected is marked
+   * accepted (pYes → 1 − pYes): wrong images labelled accepted, the paper's corrupted supervision (paper.md
+   * "Learning dynamics"); needs an external judge (the experimenter chooses what to poison; training still
+   * never reads a verdict otherwise).
    */
   corruptMode: CorruptMode;
 }
 
-export type CorruptMode = 'flip' | 'accept';
+export type CorruptMode = 'flip' | 'accept' | 'wrong';
 
 export type GuardUnderstanding = 'fixed' | 'own';
 

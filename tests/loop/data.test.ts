@@ -144,6 +144,58 @@ describe('data', () => {
   });
 });
 
+describe("corruptMode 'wrong': only self-rejected samples the external judge finds wrong are marked accepted", () => {
+  // external verdicts: rejected-wrong: a.2, a.3, b.0, c.1; rejected-right: c.0; accepted-wrong: a.0.
+  const withVerdicts = [
+    ps('a', 'color', [
+      [0.9, true, false],
+      [0.95, true, true],
+      [0.2, false, false],
+      [0.1, false, false],
+    ]),
+    ps('b', 'color', [
+      [0.4, false, false],
+      [0.6, true, true],
+    ]),
+    ps('c', 'shape', [
+      [0.3, false, true],
+      [0.1, false, false],
+    ]),
+  ];
+  const eligible = ['0.2', '0.3', '1.0', '2.1'];
+  const changed = (c: PromptSamples[]) =>
+    c.flatMap((d, i) =>
+      d.samples.flatMap((s, j) =>
+        s.judgment.accept !== withVerdicts[i].samples[j].judgment.accept ? [`${i}.${j}`] : [],
+      ),
+    );
+
+  it.each([0, 0.25, 0.5, 0.75, 1])('share %d: exactly round(share * rejected-wrong), never a right image', (share) => {
+    const c = corruptJudgments(withVerdicts, share, 7, 1, 'wrong');
+    const ch = changed(c);
+    expect(ch.length).toBe(Math.round(share * eligible.length));
+    for (const key of ch) {
+      expect(eligible).toContain(key);
+      const [i, j] = key.split('.').map(Number);
+      expect(c[i].samples[j].judgment).toEqual({ pYes: 1 - withVerdicts[i].samples[j].judgment.pYes, accept: true });
+      expect(c[i].samples[j].external).toBe(false);
+    }
+    // the right image the model rejected (c.0) is never corrupted; accepted ones are untouched
+    expect(c[2].samples[0].judgment).toEqual(withVerdicts[2].samples[0].judgment);
+    expect(c[0].samples[0].judgment).toEqual(withVerdicts[0].samples[0].judgment);
+  });
+
+  it('share 1: the SFT set is the self-accepted samples plus every rejected wrong one', () => {
+    const sft = buildSftSet(corruptJudgments(withVerdicts, 1, 7, 0, 'wrong'));
+    expect(sft.length).toBe(3 + eligible.length);
+  });
+
+  it('samples without an external verdict are never corrupted', () => {
+    const c = corruptJudgments(data, 1, 7, 0, 'wrong');
+    expect(c.map((d) => d.samples.map((s) => s.judgment))).toEqual(data.map((d) => d.samples.map((s) => s.judgment)));
+  });
+});
+
 describe('curricula', () => {
   const cfg = (over: Partial<LoopConfig>) => ({ ...DEFAULT_LOOP_CONFIG, guard: false, ...over }) as LoopConfig;
 

@@ -36,10 +36,14 @@ describe('bad options: typed errors naming the problem', () => {
     [
       { corruptMode: 'acept' },
       InvalidValueError,
-      /config\.corruptMode must be one of 'flip', 'accept'.*did you mean 'accept'/,
+      /config\.corruptMode must be one of 'flip', 'accept', 'wrong'.*did you mean 'accept'/,
     ],
-    [{ corruptMode: 1 }, InvalidValueError, /config\.corruptMode must be one of 'flip', 'accept', got number 1/],
-    [{ corruptMode: null }, InvalidValueError, /config\.corruptMode must be one of 'flip', 'accept'/],
+    [
+      { corruptMode: 1 },
+      InvalidValueError,
+      /config\.corruptMode must be one of 'flip', 'accept', 'wrong', got number 1/,
+    ],
+    [{ corruptMode: null }, InvalidValueError, /config\.corruptMode must be one of 'flip', 'accept', 'wrong'/],
     [{ corrupt_mode: 'accept' }, UnknownOptionError, /unknown option 'corrupt_mode' \(did you mean 'corruptMode'\?\)/],
     [{ acceptThreshold: 2 }, InvalidValueError, /config\.acceptThreshold must be in \[0, 1\]/],
     [
@@ -59,8 +63,13 @@ describe('bad options: typed errors naming the problem', () => {
     expect(err.code).toMatch(/^ERR_UNIGAP_/);
   });
 
-  it("corruptMode: defaults to 'flip', accepts 'accept'", () => {
+  it("corruptMode: defaults to 'flip', accepts 'accept'; 'wrong' needs a judge when corrupt > 0", () => {
     expect(resolveConfig(undefined, true).corruptMode).toBe('flip');
+    expect(resolveConfig({ corruptMode: 'wrong', corrupt: 1 }, true).corruptMode).toBe('wrong');
+    expect(resolveConfig({ corruptMode: 'wrong', corrupt: 0 }, false).corruptMode).toBe('wrong');
+    expect(() => resolveConfig({ corruptMode: 'wrong', corrupt: 0.5 }, false)).toThrow(
+      /corruptMode 'wrong' needs an external judge/,
+    );
     expect(resolveConfig({ corruptMode: 'accept', corrupt: 0.5 }, true)).toMatchObject({
       corruptMode: 'accept',
       corrupt: 0.5,
