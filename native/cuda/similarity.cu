@@ -426,15 +426,32 @@ cudaError_t launch_pack(const void *src, unigap_dtype dt, int64_t rows, int64_t 
   }
 }
 
-// Column splits of the top-k: enough blocks to fill the device twice, at most 64 (merge state).
-int64_t choose_tiles_per_split(int64_t row_tiles, int64_t col_tiles, int sms) {
-  int64_t splits = ceil_div(2 * (int64_t)sms, row_tiles);
-  if (splits < 1) splits = 1;
-  if (splits > 64) splits = 64;
-  if (splits > col_tiles) splits = col_tiles;
-  return ceil_div(col_tiles, splits);
+// Column splits of the top-k (at most 64: the merge keeps one cursor per split). The grid is row_tiles x
+// splits blocks and `capacity` of them run at once (SMs x resident blocks per SM): pick the split count
+// whose last wave is fullest (a grid of 1.2 waves costs 2), preferring fewer splits (less merge work,
+// shorter list warm-up) among those within 2% of the best; at least one full wave when possible.
+int64_t choose_tiles_per_split(int64_t row_tiles, int64_t col_tiles, int64_t capacity) {
+  if (capacity < 1) capacity = 1;
+  const int64_t max_s = std::min<int64_t>(64, col_tiles);
+  double best_eff = -1;
+  int64_t best_tps = col_tiles;
+  for (int pass = 0; pass < 2; pass++)
+    for (int64_t s = 1; s <= max_s; s++) {
+      const int64_t tps = ceil_div(col_tiles, s), splits = ceil_div(col_tiles, tps);
+      if (splits != s) continue;  // the same partition as a smaller s
+      const int64_t blocks = row_tiles * splits, waves = ceil_div(blocks, capacity);
+      // work per block is tps tiles: efficiency = useful tile-slots / occupied tile-slots
+      const double eff = (double)(row_tiles * col_tiles) / (double)(waves * capacity * tps);
+      if (pass == 0) {
+        if (eff > best_eff) best_eff = eff;
+      } else if (eff >= best_eff - 0.02 && (blocks >= capacity || s == max_s)) {
+        return tps;
+      }
+    }
+  for (int64_t s = max_s; s >= 1; s--)  // fewer blocks than one wave in every choice: the most splits
+    if (ceil_div(col_tiles, ceil_div(col_tiles, s)) == s) return ceil_div(col_tiles, s);
+  return best_tps;
 }
-
 
 constexpr int kKnownFlags = UNIGAP_CUDA_SIM_ALLOW_TF32 | UNIGAP_CUDA_SIM_SIMT;
 
@@ -478,7 +495,15 @@ unigap_status run_tc(int kind, int mode, const void *a, unigap_dtype da, int64_t
   const int64_t es = kind == tc::kTf32 ? 4 : 2;
   const int64_t np = round_up(n, tc::kTM), mp = round_up(m, tc::kTN), dp = round_up(d, tc::kChunkBytes / es);
   const int64_t ld = dp * es, row_tiles = np / tc::kTM, col_tiles = mp / tc::kTN;
-  const int64_t tps = mode == kTopk ? choose_tiles_per_split(row_tiles, col_tiles, sms) : 1;
+  int64_t tps = 1;
+  if (mode == kTopk) {
+    int per_sm = 1;
+    cudaError_t e = kind == tc::kBf16   ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tc::tc_kernel<tc::kBf16, tc::kTopk>, tc::kThreads, 0)
+                    : kind == tc::kF16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tc::tc_kernel<tc::kF16, tc::kTopk>, tc::kThreads, 0)
+                                       : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tc::tc_kernel<tc::kTf32, tc::kTopk>, tc::kThreads, 0);
+    UNIGAP_CUDA_TRY(e);
+    tps = choose_tiles_per_split(row_tiles, col_tiles, (int64_t)sms * (per_sm > 0 ? per_sm : 1));
+  }
   const int64_t splits = ceil_div(col_tiles, tps);
   if (row_tiles * splits > INT32_MAX) return UNIGAP_STATUS_INVALID_ARGUMENT;
   const int64_t bytes_a = np * ld, bytes_b = mp * ld;
@@ -554,7 +579,9 @@ unigap_status run(int mode, const void *a, unigap_dtype da, int64_t n, const voi
   const int64_t row_tiles = np / kBM, col_tiles = mp / kBN;
   int64_t tps = 1, splits = col_tiles;
   if (mode == kTopk) {
-    tps = choose_tiles_per_split(row_tiles, col_tiles, sms);
+    int per_sm = 1;
+    UNIGAP_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemm_kernel<kTopk>, kThreads, 0));
+    tps = choose_tiles_per_split(row_tiles, col_tiles, (int64_t)sms * (per_sm > 0 ? per_sm : 1));
     splits = ceil_div(col_tiles, tps);
   }
   if (row_tiles * splits > INT32_MAX) return UNIGAP_STATUS_INVALID_ARGUMENT;
@@ -689,6 +716,11 @@ void paired_host_b(const void *a, const void *b, unigap_dtype db, int64_t n, int
 }
 
 }  // namespace sim
+
+// The top-k split choice (pure host code), for the harness.
+int64_t similarity_topk_tiles_per_split(int64_t row_tiles, int64_t col_tiles, int64_t capacity) {
+  return sim::choose_tiles_per_split(row_tiles, col_tiles, capacity);
+}
 
 // Host replays for the harness (test_cuda_similarity.cu). Same validation as the device entries;
 // `splits` forces the top-k column partition (>= 1; the device picks it from the SM count).

@@ -28,6 +28,7 @@ unigap_status similarity_emulate_tc(int mode, const void *a, unigap_dtype da, in
                                     unigap_dtype db, int64_t m, int64_t d, int normalize, float scale, float bias,
                                     int64_t k, int splits, int flags, float *out, int32_t *indices, float *scores,
                                     double *ranks);
+int64_t similarity_topk_tiles_per_split(int64_t row_tiles, int64_t col_tiles, int64_t capacity);
 }  // namespace unigap_cuda
 
 using namespace cudatest;
@@ -445,6 +446,28 @@ UNIGAP_TEST("cuda/emulated/similarity_edges") {
                                         idx.data(), sc.data(), nullptr) == UNIGAP_STATUS_OUT_OF_RANGE);
   CHECK(unigap_cuda::similarity_emulate(0, A.raw.data(), UNIGAP_DTYPE_F64, 3, B.raw.data(), B.dt, 6, 5, 1, 1.f, 0.f, 0,
                                         1, sc.data(), nullptr, nullptr, nullptr) == UNIGAP_STATUS_UNSUPPORTED_DTYPE);
+}
+
+UNIGAP_TEST("cuda/similarity/topk_split_choice") {
+  // The top-k grid (row tiles x splits) against the blocks a GPU runs at once: the last wave must not
+  // be mostly empty (8192 queries on an H100: 64 row tiles of 128, 2 blocks per SM x 132 SMs).
+  struct C {
+    int64_t rows, cols, cap;
+  };
+  for (C c : {C{64, 512, 264}, C{64, 512, 132}, C{128, 1024, 264}, C{64, 64, 264}, C{16, 512, 228}, C{1, 8, 264},
+              C{2, 1, 264}, C{300, 40, 264}, C{7, 3000, 80}}) {
+    const int64_t tps = unigap_cuda::similarity_topk_tiles_per_split(c.rows, c.cols, c.cap);
+    const int64_t splits = (c.cols + tps - 1) / tps, blocks = c.rows * splits;
+    const int64_t waves = (blocks + c.cap - 1) / c.cap;
+    const double eff = (double)(c.rows * c.cols) / (double)(waves * c.cap * tps);
+    CHECK(tps >= 1 && tps <= c.cols && splits <= 64);
+    if (c.rows * std::min<int64_t>(64, c.cols) >= c.cap) {
+      CHECK(blocks >= c.cap);  // at least a full wave when one is possible
+      CHECK(eff >= 0.85);
+    } else {
+      CHECK(splits == std::min<int64_t>(64, c.cols));  // small problems: as many blocks as allowed
+    }
+  }
 }
 
 UNIGAP_TEST("cuda/similarity/host_checks") {
