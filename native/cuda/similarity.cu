@@ -78,6 +78,19 @@ UNIGAP_HD void topk_insert(float *s, int32_t *ix, int k, int &filled, float v, i
   ix[pos] = j;
 }
 
+// topk_insert with the list's k-th entry cached in registers (kth_s, kth_i, valid once filled == k):
+// a candidate that cannot enter a full list is rejected without touching the list (the common case
+// after warm-up). Same result as topk_insert.
+UNIGAP_HD void topk_push(float *s, int32_t *ix, int k, int &filled, float &kth_s, int32_t &kth_i, float v,
+                         int32_t j) {
+  if (filled == k && !worse(kth_s, kth_i, v, j)) return;
+  topk_insert(s, ix, k, filled, v, j);
+  if (filled == k) {
+    kth_s = s[k - 1];
+    kth_i = ix[k - 1];
+  }
+}
+
 // Merges `splits` best-first lists of row i (list g at ls + (g n + i) k, `fill[g n + i]` entries) into
 // the k best, best first.
 UNIGAP_HD void topk_merge_row(const float *ls, const int32_t *li, const int32_t *fill, int64_t n, int splits, int k,
@@ -234,6 +247,8 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(GemmParams p) {
 
   // top-k state of row i0 + tid (threads 0..63)
   int filled = 0;
+  float kth_s = 0.f;
+  int32_t kth_i = 0;
   float *my_s = nullptr;
   int32_t *my_i = nullptr;
   if (MODE == kTopk && tid < kBM && i0 + tid < p.n) {
@@ -311,7 +326,8 @@ UNIGAP_UNROLL
       __syncthreads();
       if (my_s) {
         const int cols = (int)(p.m - j0 < kBN ? p.m - j0 : kBN);
-        for (int c = 0; c < cols; c++) topk_insert(my_s, my_i, p.k, filled, Cs[tid][c], (int32_t)(j0 + c));
+        for (int c = 0; c < cols; c++)
+          topk_push(my_s, my_i, p.k, filled, kth_s, kth_i, Cs[tid][c], (int32_t)(j0 + c));
       }
       __syncthreads();
     }
@@ -498,9 +514,13 @@ unigap_status run_tc(int kind, int mode, const void *a, unigap_dtype da, int64_t
   int64_t tps = 1;
   if (mode == kTopk) {
     int per_sm = 1;
-    cudaError_t e = kind == tc::kBf16   ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tc::tc_kernel<tc::kBf16, tc::kTopk>, tc::kThreads, 0)
-                    : kind == tc::kF16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tc::tc_kernel<tc::kF16, tc::kTopk>, tc::kThreads, 0)
-                                       : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tc::tc_kernel<tc::kTf32, tc::kTopk>, tc::kThreads, 0);
+    using tc::kTopk;
+    const auto occ = [&](auto kernel) {
+      return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, tc::kThreads, 0);
+    };
+    const cudaError_t e = kind == tc::kBf16  ? occ(tc::tc_kernel<tc::kBf16, kTopk>)
+                          : kind == tc::kF16 ? occ(tc::tc_kernel<tc::kF16, kTopk>)
+                                             : occ(tc::tc_kernel<tc::kTf32, kTopk>);
     UNIGAP_CUDA_TRY(e);
     tps = choose_tiles_per_split(row_tiles, col_tiles, (int64_t)sms * (per_sm > 0 ? per_sm : 1));
   }
@@ -767,9 +787,12 @@ unigap_status similarity_emulate(int mode, const void *a, unigap_dtype da, int64
       for (int64_t i = 0; i < n; i++) {
         const int64_t base = g * n + i;
         int filled = 0;
+        float kth_s = 0.f;
+        int32_t kth_i = 0;
         const int64_t j_end = std::min<int64_t>(m, (g + 1) * tps * kBN);
         for (int64_t j = g * tps * kBN; j < j_end; j++)
-          topk_insert(&ls[base * k], &li[base * k], (int)k, filled, chain(&A[i * dp], &B[j * dp], dp), (int32_t)j);
+          topk_push(&ls[base * k], &li[base * k], (int)k, filled, kth_s, kth_i, chain(&A[i * dp], &B[j * dp], dp),
+                    (int32_t)j);
         fill[base] = filled;
       }
     for (int64_t i = 0; i < n; i++)
@@ -889,7 +912,7 @@ unigap_status similarity_emulate_tc(int mode, const void *a, unigap_dtype da, in
               const int64_t base = g * n + i, jb = j0 + half * 64;
               const int cols = (int)(m - jb < 64 ? (m - jb > 0 ? m - jb : 0) : 64);
               for (int c = 0; c < cols; c++)
-                tc::topk_push(&ls[(size_t)(base * k)], &li[(size_t)(base * k)], (int)k, filled[row], kth_s[row],
+                topk_push(&ls[(size_t)(base * k)], &li[(size_t)(base * k)], (int)k, filled[row], kth_s[row],
                               kth_i[row], cs[(size_t)(row * tc::kStageCols + c)], (int32_t)(jb + c));
             }
           }
@@ -956,7 +979,8 @@ unigap_status unigap_cuda_similarity_matrix(const void *a, unigap_dtype a_dtype,
                                             float bias, float *out, int flags, unigap_cuda_stream stream) {
   unigap_status s = sim::check_sizes(a, a_dtype, n, b, b_dtype, m, d, m > 0 ? static_cast<const void *>(out) : a);
   if (s != UNIGAP_STATUS_OK) return s;
-  if (!std::isfinite(scale) || !std::isfinite(bias) || (normalize != 0 && normalize != 1) || (flags & ~sim::kKnownFlags) != 0)
+  if (!std::isfinite(scale) || !std::isfinite(bias) || (normalize != 0 && normalize != 1) ||
+      (flags & ~sim::kKnownFlags) != 0)
     return UNIGAP_STATUS_INVALID_ARGUMENT;
   if ((s = require_device()) != UNIGAP_STATUS_OK) return s;
   if (n == 0 || m == 0) return UNIGAP_STATUS_OK;

@@ -27,9 +27,10 @@
 //     16-bit kinds each reg is the element pair (2t, 2t + 1) [+8], for tf32 element t [+4]: the byte
 //     offsets coincide, so one loader serves both. B regs 0..1 = candidate row g at k-bytes 4t, 4t + 16.
 //     C regs 0..3 = (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1).
-//   Epilogues: matrix (scale * s + bias, float2 stores when M is even and out 8-byte aligned), top-k (the tile staged through
-//   shared memory in two 64-column halves; one thread per row inserts in increasing column order into
-//   its per-split list, with the list's k-th entry kept in registers to reject early), ranks (a diagonal
+//   Epilogues: matrix (scale * s + bias, float2 stores when M is even and out 8-byte aligned), top-k
+//   (the tile staged through shared memory in two 64-column halves; one thread per row inserts in
+//   increasing column order into its per-split list, with the list's k-th entry kept in registers to
+//   reject early), ranks (a diagonal
 //   pass computes s_ii with this same kernel on tile (b, b), so s_ii and s_ij come from identical
 //   instruction sequences; then a counting pass, quad-reduced, one atomicAdd per row and quad).
 
@@ -105,17 +106,6 @@ UNIGAP_HD void frag_c(int lane, int q, int &r, int &c) {
 
 // The score of one accumulator: (acc * fa) * fb, in this order everywhere (diagonal included).
 UNIGAP_HD float score(float acc, float fa, float fb) { return acc * fa * fb; }
-
-// Best-first insertion with the k-th entry cached in registers (kth_s, kth_i valid once filled == k).
-UNIGAP_HD void topk_push(float *s, int32_t *ix, int k, int &filled, float &kth_s, int32_t &kth_i, float v,
-                         int32_t j) {
-  if (filled == k && !worse(kth_s, kth_i, v, j)) return;
-  topk_insert(s, ix, k, filled, v, j);
-  if (filled == k) {
-    kth_s = s[k - 1];
-    kth_i = ix[k - 1];
-  }
-}
 
 struct Params {
   const uint8_t *A, *B;  // panels, rows padded to 128, row stride ld bytes (a multiple of 64)
@@ -270,7 +260,8 @@ __global__ void __launch_bounds__(kThreads) tc_kernel(Params p) {
 
     // ---- epilogues
     if constexpr (MODE == kMatrix) {
-      const bool pairs = (p.m % 2) == 0 && (reinterpret_cast<uintptr_t>(p.out) % 8) == 0;  // fromPointer may be 4-aligned
+      // float2 stores need an 8-byte aligned out (a fromPointer tensor may be only 4-aligned)
+      const bool pairs = (p.m % 2) == 0 && (reinterpret_cast<uintptr_t>(p.out) % 8) == 0;
 #pragma unroll
       for (int x = 0; x < kMI; x++)
 #pragma unroll
@@ -352,7 +343,8 @@ __global__ void __launch_bounds__(kThreads) tc_kernel(Params p) {
         if (my_s) {
           const int64_t jb = j0 + half * 64;
           const int cols = (int)(p.m - jb < 64 ? (p.m - jb > 0 ? p.m - jb : 0) : 64);
-          for (int c = 0; c < cols; c++) topk_push(my_s, my_i, p.k, filled, kth_s, kth_i, cs[tid][c], (int32_t)(jb + c));
+          for (int c = 0; c < cols; c++)
+            topk_push(my_s, my_i, p.k, filled, kth_s, kth_i, cs[tid][c], (int32_t)(jb + c));
         }
         __syncthreads();
       }

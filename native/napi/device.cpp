@@ -402,14 +402,18 @@ std::shared_ptr<CudaSim> UnwrapSim(Napi::Env env, Napi::Value opv, Napi::Value c
   const size_t ea = c->da == UNIGAP_DTYPE_F32 ? 4 : 2, eb = c->db == UNIGAP_DTYPE_F32 ? 4 : 2;
   c->a = Dev(env, o, "a", SimBytes(env, c->n, c->d, ea, where), true, dv, where);
   c->b = Dev(env, o, "b", SimBytes(env, c->m, c->d, eb, where), true, dv, where);
+  // A required output of rows x cols elements of es bytes.
+  auto out = [&](const char *key, int64_t rows, int64_t cols, size_t es) {
+    return Dev(env, o, key, SimBytes(env, rows, cols, es, where), true, dv, where);
+  };
   switch (c->op) {
-    case 0: c->out = static_cast<float *>(Dev(env, o, "out", SimBytes(env, c->n, 1, 4, where), true, dv, where)); break;
-    case 1: c->out = static_cast<float *>(Dev(env, o, "out", SimBytes(env, c->n, c->m, 4, where), true, dv, where)); break;
+    case 0: c->out = static_cast<float *>(out("out", c->n, 1, 4)); break;
+    case 1: c->out = static_cast<float *>(out("out", c->n, c->m, 4)); break;
     case 2:
-      c->indices = static_cast<int32_t *>(Dev(env, o, "indices", SimBytes(env, c->n, c->k, 4, where), true, dv, where));
-      c->scores = static_cast<float *>(Dev(env, o, "scores", SimBytes(env, c->n, c->k, 4, where), true, dv, where));
+      c->indices = static_cast<int32_t *>(out("indices", c->n, c->k, 4));
+      c->scores = static_cast<float *>(out("scores", c->n, c->k, 4));
       break;
-    default: c->ranks = static_cast<double *>(Dev(env, o, "ranks", SimBytes(env, c->n, 1, 8, where), true, dv, where)); break;
+    default: c->ranks = static_cast<double *>(out("ranks", c->n, 1, 8)); break;
   }
   return c;
 }

@@ -130,9 +130,10 @@ std::vector<double> row_norms(const Emb &E) {
     double s = 0;
     for (int64_t k = 0; k < E.d; k++) {
       const size_t x = (size_t)(i * E.d + k);
-      const double v = E.dt == UNIGAP_DTYPE_F32   ? reinterpret_cast<const float *>(E.raw.data())[x]
-                       : E.dt == UNIGAP_DTYPE_BF16 ? unigap_bf16_to_f32(reinterpret_cast<const uint16_t *>(E.raw.data())[x])
-                                                   : unigap_f16_to_f32(reinterpret_cast<const uint16_t *>(E.raw.data())[x]);
+      const auto *h = reinterpret_cast<const uint16_t *>(E.raw.data());
+      const double v = E.dt == UNIGAP_DTYPE_F32    ? reinterpret_cast<const float *>(E.raw.data())[x]
+                       : E.dt == UNIGAP_DTYPE_BF16 ? unigap_bf16_to_f32(h[x])
+                                                   : unigap_f16_to_f32(h[x]);
       s += v * v;
     }
     r[(size_t)i] = std::sqrt(s);
@@ -182,16 +183,17 @@ void compare_case(const Emb &A, const Emb &B, const Emb &P, int normalize, float
         else if (gv == wv)  // incl. equal infinities (raw products of an infinite element)
           ok = true;
         else
-          ok = std::fabs(gv - wv) <= std::fabs(scale) * unit * S(i, j) + 2e-7 * (std::fabs(wv) + std::fabs(bias)) + 1e-30;
+          ok = std::fabs(gv - wv) <=
+               std::fabs(scale) * unit * S(i, j) + 2e-7 * (std::fabs(wv) + std::fabs(bias)) + 1e-30;
         if (!ok && first < 0) first = i * m + j;
         bad += !ok;
       }
     harness::g_checks++;
     if (bad) {
       char buf[256];
-      std::snprintf(buf, sizeof buf, "%s matrix: %lld of %lld beyond the tensor-core bound; first [%lld] %.9g vs cpu %.9g",
-                    tag.c_str(), (long long)bad, (long long)(n * m), (long long)first, g.matrix[(size_t)first],
-                    cm[(size_t)first]);
+      std::snprintf(buf, sizeof buf,
+                    "%s matrix: %lld of %lld beyond the tensor-core bound; first [%lld] %.9g vs cpu %.9g", tag.c_str(),
+                    (long long)bad, (long long)(n * m), (long long)first, g.matrix[(size_t)first], cm[(size_t)first]);
       harness::fail(__FILE__, __LINE__, buf);
     }
   }
@@ -319,7 +321,8 @@ bool run_emulated_tc(const Emb &A, const Emb &B, const Emb &P, int normalize, fl
   CHECK(unigap_cuda::similarity_emulate_paired(A.raw.data(), A.dt, P.raw.data(), P.dt, n, d, g.paired.data()) ==
         UNIGAP_STATUS_OK);
   CHECK(unigap_cuda::similarity_emulate_tc(0, A.raw.data(), A.dt, n, B.raw.data(), B.dt, m, d, normalize, scale, bias,
-                                           0, 1, flags, g.matrix.data(), nullptr, nullptr, nullptr) == UNIGAP_STATUS_OK);
+                                           0, 1, flags, g.matrix.data(), nullptr, nullptr,
+                                           nullptr) == UNIGAP_STATUS_OK);
   // Two column splits of 128-column tiles where m allows: exercises the per-split lists and the merge.
   CHECK(unigap_cuda::similarity_emulate_tc(1, A.raw.data(), A.dt, n, B.raw.data(), B.dt, m, d, normalize, 1.f, 0.f, k,
                                            2, flags, nullptr, g.idx.data(), g.scores.data(), nullptr) ==
@@ -623,8 +626,10 @@ CUDA_TEST("cuda/perf/similarity") {
                                           stream());
       }, 5);
       CUDA_OK(s);
-      gemm_row(flags == 0 ? (tc ? "unigap similarityMatrix (tensor cores, f32 out)" : "unigap similarityMatrix (SIMT: no tensor cores below sm_80)")
-                          : "unigap similarityMatrix SIMT (exact f32 FMA, f32 out)",
+      const char *name = flags != 0 ? "unigap similarityMatrix SIMT (exact f32 FMA, f32 out)"
+                         : tc       ? "unigap similarityMatrix (tensor cores, f32 out)"
+                                    : "unigap similarityMatrix (SIMT: no tensor cores below sm_80)";
+      gemm_row(name,
                "8192x8192x1024", ms, 2.0 * N * M * D);
     }
     // f32 inputs (the bf16 values widened): exact SIMT vs TF32 tensor cores
@@ -663,8 +668,9 @@ CUDA_TEST("cuda/perf/similarity") {
       CUDA_OK(s);
       const double io_mib = (double)((N + M) * D * 2 + N * K * 8) / (1 << 20);
       const double scratch_mib = (double)pool_used_high(false) / (1 << 20);
-      const char *name = flags == 0 ? (tc ? "unigap topkSimilarity k=10 (tensor cores)" : "unigap topkSimilarity k=10 (SIMT: below sm_80)")
-                                    : "unigap topkSimilarity k=10 SIMT (exact f32 FMA)";
+      const char *name = flags != 0 ? "unigap topkSimilarity k=10 SIMT (exact f32 FMA)"
+                         : tc       ? "unigap topkSimilarity k=10 (tensor cores)"
+                                    : "unigap topkSimilarity k=10 (SIMT: below sm_80)";
       gemm_row(name, "8192x65536x1024", ms, 2.0 * N * M * D);
       // inputs + outputs, and the kernel's peak scratch from the stream-ordered pool: O((N + M) D + N k)
       std::printf("PERF_MEM|%s|8192x65536x1024|%.1f|%.1f|%.1f\n", name, io_mib, scratch_mib, io_mib + scratch_mib);
