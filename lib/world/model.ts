@@ -2,7 +2,9 @@
  * The embedded world's small unified model. One SHARED trunk serves both branches, so training the
  * generation branch moves the understanding branch (the coupling Han et al. analyse):
  *
- *   trunk         h = tanh(W · concat_i(wordEmb[w_i] + posEmb[i]) + b)          (prompt → hidden)
+ *   trunk         h = tanh(W · mean_i tanh(Wc [E(w_{i-1}); E(w_i); E(w_{i+1})] + bc) + b)  (prompt → hidden;
+ *                 a width-3 convolution over the words, the same weights at every position; config.encoder
+ *                 'concat' is the older h = tanh(W · concat_i(wordEmb[w_i] + posEmb[i]) + b))
  *   image summary e(x, j) = tokenEmb[x] ⊙ cellEmb[j]                             (shared by both branches)
  *   generation    z_t = tanh(Wh h + Ws Σ_{j<t} e(x_j, j) + cell_t);  logits_t = Wo z_t + bo
  *                 autoregressive over the cells in raster order (a VQ-token generator in miniature)
@@ -13,8 +15,8 @@
  *                 pmi(x; y) = (log π(x|y) − log π(x|∅)) / cells, λ = cells (1 per nat: Bayes' rule;
  *                 config.bayesLinkWeight) and π(x|∅) the marginal (pretraining's prompt dropout trains ∅)
  *
- * Shared: wordEmb, posEmb, trunk W/b (prompt side) and tokenEmb, cellEmb (image side). The loop trains
- * only the generation loss (forward → logits, step ← d loss / d logits); hand-written backprop in
+ * Shared: wordEmb, the convolution (or posEmb), trunk W/b (prompt side) and tokenEmb, cellEmb (image
+ * side). The loop trains only the generation loss (forward → logits, step ← d loss / d logits); hand-written backprop in
  * float64 with parameters kept float32-representable so snapshots restore exactly. Adam optimizer.
  */
 import type {
@@ -46,6 +48,13 @@ export interface WorldModelConfig {
   matchDim: number;
   /** Longest prompt in words; longer prompts are truncated (default 12). */
   maxWords: number;
+  /**
+   * Prompt encoder: 'concat' (the words' embeddings plus position embeddings, concatenated, one dense
+   * layer: every word position has its own weights) or 'conv' (a width-3 convolution over the words with
+   * the same weights at every position, tanh, mean-pooled, then the dense layer: "red circle" reads the
+   * same wherever it stands in the prompt; default). Held out, 'conv' generalises better (world v3).
+   */
+  encoder: 'concat' | 'conv';
   /** Initialisation seed (default 1). */
   seed: number;
   /**
@@ -72,6 +81,7 @@ export const DEFAULT_MODEL_CONFIG: WorldModelConfig = {
   matchHidden: 32,
   matchDim: 32,
   maxWords: 12,
+  encoder: 'conv',
   seed: 1,
   bayesLink: true,
   bayesLinkWeight: CELLS,
@@ -103,12 +113,17 @@ const PARAM_NAMES = [
   'und.scale',
   'und.bias',
   'und.pmi',
+  // Last, so that adding them left the initialisation of the others unchanged.
+  'trunk.conv.w',
+  'trunk.conv.b',
 ] as const;
 export type ParamName = (typeof PARAM_NAMES)[number];
 /** The parameters both branches read. */
 export const SHARED_PARAMS: readonly ParamName[] = [
   'trunk.wordEmb',
   'trunk.posEmb',
+  'trunk.conv.w',
+  'trunk.conv.b',
   'trunk.w',
   'trunk.b',
   'image.tokenEmb',
@@ -117,10 +132,15 @@ export const SHARED_PARAMS: readonly ParamName[] = [
 
 type Params = Record<ParamName, Float64Array>;
 
-interface SeqCache {
-  words: Int32Array;
+/** The trunk's forward state: its dense layer's input, h, and (conv) the window activations. */
+interface Enc {
   xin: Float64Array;
   h: Float64Array;
+  acts?: Float64Array;
+}
+
+interface SeqCache extends Enc {
+  words: Int32Array;
   tokens: Int32Array;
   /** z_t for every cell, [CELLS, genHidden]. */
   z: Float64Array;
@@ -186,7 +206,9 @@ export class WorldModel implements UnifiedModel {
     this.shapes = {
       'trunk.wordEmb': [MODEL_WORDS.length, c.wordDim],
       'trunk.posEmb': [c.maxWords, c.wordDim],
-      'trunk.w': [c.hidden, c.maxWords * c.wordDim],
+      'trunk.conv.w': [c.hidden, 3 * c.wordDim],
+      'trunk.conv.b': [c.hidden],
+      'trunk.w': [c.hidden, c.encoder === 'conv' ? c.hidden : c.maxWords * c.wordDim],
       'trunk.b': [c.hidden],
       'image.tokenEmb': [V, c.imageDim],
       'image.cellEmb': [CELLS, c.imageDim],
@@ -257,30 +279,54 @@ export class WorldModel implements UnifiedModel {
 
   // --------------------------------------------------------------------------------- trunk
 
-  private encode(words: Int32Array): { xin: Float64Array; h: Float64Array } {
+  private encode(words: Int32Array): Enc {
     const { wordDim: D, hidden: H, maxWords: L } = this.config;
     const { 'trunk.wordEmb': E, 'trunk.posEmb': P, 'trunk.w': W, 'trunk.b': B } = this.params;
-    const xin = new Float64Array(L * D);
-    for (let i = 0; i < L; i++) {
-      const w = i < words.length ? words[i] : 0;
-      for (let k = 0; k < D; k++) xin[i * D + k] = E[w * D + k] + P[i * D + k];
+    let xin: Float64Array;
+    let acts: Float64Array | undefined;
+    if (this.config.encoder === 'conv') {
+      // a_i = tanh(Wc [E(w_{i-1}); E(w_i); E(w_{i+1})] + bc) for each word i (pad outside), xin = mean_i a_i.
+      const { 'trunk.conv.w': Wc, 'trunk.conv.b': Bc } = this.params;
+      const n = words.length;
+      xin = new Float64Array(H);
+      acts = new Float64Array(n * H);
+      for (let i = 0; i < n; i++) {
+        for (let r = 0; r < H; r++) {
+          let acc = Bc[r];
+          for (let q = 0; q < 3; q++) {
+            const w = i + q - 1 >= 0 && i + q - 1 < n ? words[i + q - 1] : 0;
+            const off = r * 3 * D + q * D;
+            for (let k = 0; k < D; k++) acc += Wc[off + k] * E[w * D + k];
+          }
+          const a = Math.tanh(acc);
+          acts[i * H + r] = a;
+          xin[r] += a / n;
+        }
+      }
+    } else {
+      xin = new Float64Array(L * D);
+      for (let i = 0; i < L; i++) {
+        const w = i < words.length ? words[i] : 0;
+        for (let k = 0; k < D; k++) xin[i * D + k] = E[w * D + k] + P[i * D + k];
+      }
     }
     const h = new Float64Array(H);
-    const LD = L * D;
+    const LD = xin.length;
     for (let r = 0; r < H; r++) {
       let acc = B[r];
       const off = r * LD;
       for (let k = 0; k < LD; k++) acc += W[off + k] * xin[k];
       h[r] = Math.tanh(acc);
     }
-    return { xin, h };
+    return { xin, h, acts };
   }
 
-  private encodeBackward(words: Int32Array, xin: Float64Array, h: Float64Array, dh: Float64Array): void {
+  private encodeBackward(words: Int32Array, enc: Enc, dh: Float64Array): void {
     const { wordDim: D, hidden: H, maxWords: L } = this.config;
+    const { xin, h } = enc;
     const W = this.params['trunk.w'];
     const { 'trunk.wordEmb': gE, 'trunk.posEmb': gP, 'trunk.w': gW, 'trunk.b': gB } = this.grads;
-    const LD = L * D;
+    const LD = xin.length;
     const dx = new Float64Array(LD);
     for (let r = 0; r < H; r++) {
       const da = dh[r] * (1 - h[r] * h[r]);
@@ -291,6 +337,30 @@ export class WorldModel implements UnifiedModel {
         gW[off + k] += da * xin[k];
         dx[k] += da * W[off + k];
       }
+    }
+    if (this.config.encoder === 'conv') {
+      const E = this.params['trunk.wordEmb'];
+      const Wc = this.params['trunk.conv.w'];
+      const { 'trunk.conv.w': gWc, 'trunk.conv.b': gBc } = this.grads;
+      const acts = enc.acts!;
+      const n = words.length;
+      for (let i = 0; i < n; i++) {
+        for (let r = 0; r < H; r++) {
+          const a = acts[i * H + r];
+          const dc = (dx[r] / n) * (1 - a * a);
+          if (dc === 0) continue;
+          gBc[r] += dc;
+          for (let q = 0; q < 3; q++) {
+            const w = i + q - 1 >= 0 && i + q - 1 < n ? words[i + q - 1] : 0;
+            const off = r * 3 * D + q * D;
+            for (let k = 0; k < D; k++) {
+              gWc[off + k] += dc * E[w * D + k];
+              gE[w * D + k] += dc * Wc[off + k];
+            }
+          }
+        }
+      }
+      return;
     }
     for (let i = 0; i < L; i++) {
       const w = i < words.length ? words[i] : 0;
@@ -389,7 +459,8 @@ export class WorldModel implements UnifiedModel {
     const { genHidden: G, imageDim: DI } = this.config;
     const V = IMAGE_VOCAB_SIZE;
     if (tokens.length !== CELLS) throw new RangeError(`a world image has ${CELLS} tokens, got ${tokens.length}`);
-    const { xin, h } = this.encode(words);
+    const enc = this.encode(words);
+    const h = enc.h;
     const gh = this.projectH(this.params['gen.wh'], h, G);
     const z = new Float64Array(CELLS * G);
     const sAll = new Float64Array(CELLS * DI);
@@ -400,7 +471,7 @@ export class WorldModel implements UnifiedModel {
       this.genHead(z, t * G, out, outOff + t * V);
       this.addCell(s, tokens[t], t);
     }
-    return { words, xin, h, tokens: Int32Array.from(tokens), z, s: sAll };
+    return { ...enc, words, tokens: Int32Array.from(tokens), z, s: sAll };
   }
 
   forward(batch: TrainSequence[]): LogitsBatch {
@@ -477,7 +548,7 @@ export class WorldModel implements UnifiedModel {
         dh[k] += dgh[r] * P['gen.wh'][r * H + k];
       }
     }
-    this.encodeBackward(c.words, c.xin, c.h, dh);
+    this.encodeBackward(c.words, c, dh);
   }
 
   /**
@@ -608,7 +679,8 @@ export class WorldModel implements UnifiedModel {
     const w = weight / Math.max(items.length, 1);
     for (const it of items) {
       const words = this.tokenizePrompt(it.prompt.text);
-      const { xin, h } = this.encode(words);
+      const enc = this.encode(words);
+      const h = enc.h;
       const u = this.promptMatch(h);
       const { e, a: aAll, gate, r, v } = this.imageMatch(it.tokens, h);
       let uv = 0;
@@ -697,7 +769,7 @@ export class WorldModel implements UnifiedModel {
           dh[k] += dGate[a] * P['und.wq'][a * H + k];
         }
       }
-      this.encodeBackward(words, xin, h, dh);
+      this.encodeBackward(words, enc, dh);
     }
     return loss;
   }

@@ -26,7 +26,7 @@ import { IMAGE_VOCAB_SIZE, makeRng, sceneToTokens, shuffle } from './scene.js';
 import { SceneValidator } from './validator.js';
 
 /** Bumped whenever the world, the model or pretraining changes meaning (invalidates the cache). */
-export const WORLD_VERSION = 2;
+export const WORLD_VERSION = 3;
 
 export interface PretrainConfig {
   /** Data and initialisation seed (default 0). */

@@ -46,55 +46,63 @@ function gradCheck(
   return checked;
 }
 
-describe('WorldModel gradients (finite differences, tiny size)', () => {
-  it('generation: d(sum r*logits)/d(params) through forward/backward', () => {
-    const rng = makeRng(11);
-    const m = new WorldModel(tiny);
-    const batch = [
-      { prompt: p1, tokens: randomTokens(rng) },
-      { prompt: p2, tokens: randomTokens(rng) },
-    ];
-    const r = Float32Array.from({ length: 2 * 16 * 21 }, () => rng() - 0.5);
-    const loss = () => {
-      const out = m.forward(batch);
-      let s = 0;
-      for (let i = 0; i < r.length; i++) s += r[i] * out.logits[i];
-      return s;
-    };
-    const n = gradCheck(m, loss, () => (m.forward(batch), m.backward(r)), 1e-3, 2e-3, rng);
-    expect(n).toBeGreaterThan(40);
-  });
-  it('understanding: binary cross-entropy of p_yes', () => {
-    const rng = makeRng(12);
-    const m = new WorldModel(tiny);
-    // A non-zero Bayes-link weight, so the check covers the path through the generation branch.
-    m.params['und.pmi'][0] = 0.7;
-    const items = [
-      { prompt: p1, tokens: randomTokens(rng), label: true },
-      { prompt: p2, tokens: randomTokens(rng), label: false },
-    ];
-    const loss = () => m.judgeLossBackward(items);
-    gradCheck(m, loss, () => m.judgeLossBackward(items), 1e-6, 1e-5, rng);
-    // The understanding loss reaches the generation branch only through the Bayes link.
-    m.zeroGrad();
-    m.judgeLossBackward(items);
-    expect(m.grads['gen.wo'].some((x) => x !== 0)).toBe(true);
-  });
-  it('calibrateJudge fits scale, Bayes-link weight and bias (lower loss)', () => {
-    const rng = makeRng(13);
-    const m = new WorldModel(tiny);
-    const items = Array.from({ length: 40 }, (_, i) => ({
-      prompt: i % 2 ? p1 : p2,
-      tokens: randomTokens(rng),
-      label: i % 3 === 0,
-    }));
-    const before = m.judgeLossBackward(items);
-    m.zeroGrad();
-    const after = m.calibrateJudge(items);
-    expect(after).toBeLessThanOrEqual(before + 1e-9);
-    expect(Math.abs(m.judgeLossBackward(items) - after)).toBeLessThan(1e-3);
-  });
-});
+describe.each(['concat', 'conv'] as const)(
+  'WorldModel gradients (finite differences, tiny size, %s encoder)',
+  (encoder) => {
+    it('generation: d(sum r*logits)/d(params) through forward/backward', () => {
+      const rng = makeRng(11);
+      const m = new WorldModel({ ...tiny, encoder });
+      const batch = [
+        { prompt: p1, tokens: randomTokens(rng) },
+        { prompt: p2, tokens: randomTokens(rng) },
+      ];
+      const r = Float32Array.from({ length: 2 * 16 * 21 }, () => rng() - 0.5);
+      const loss = () => {
+        const out = m.forward(batch);
+        let s = 0;
+        for (let i = 0; i < r.length; i++) s += r[i] * out.logits[i];
+        return s;
+      };
+      const n = gradCheck(m, loss, () => (m.forward(batch), m.backward(r)), 1e-3, 2e-3, rng);
+      expect(n).toBeGreaterThan(40);
+    });
+    it('understanding: binary cross-entropy of p_yes', () => {
+      const rng = makeRng(12);
+      const m = new WorldModel({ ...tiny, encoder });
+      // A non-zero Bayes-link weight, so the check covers the path through the generation branch.
+      m.params['und.pmi'][0] = 0.7;
+      const items = [
+        { prompt: p1, tokens: randomTokens(rng), label: true },
+        { prompt: p2, tokens: randomTokens(rng), label: false },
+      ];
+      const loss = () => m.judgeLossBackward(items);
+      gradCheck(m, loss, () => m.judgeLossBackward(items), 1e-6, 1e-5, rng);
+      // The understanding loss reaches the generation branch only through the Bayes link.
+      m.zeroGrad();
+      m.judgeLossBackward(items);
+      expect(m.grads['gen.wo'].some((x) => x !== 0)).toBe(true);
+    });
+    it.each([null, 16])(
+      'calibrateJudge fits scale and bias, and the Bayes-link weight unless fixed (bayesLinkWeight %s)',
+      (bayesLinkWeight) => {
+        const rng = makeRng(13);
+        const m = new WorldModel({ ...tiny, encoder, bayesLinkWeight });
+        const items = Array.from({ length: 40 }, (_, i) => ({
+          prompt: i % 2 ? p1 : p2,
+          tokens: randomTokens(rng),
+          label: i % 3 === 0,
+        }));
+        const before = m.judgeLossBackward(items);
+        m.zeroGrad();
+        const after = m.calibrateJudge(items);
+        expect(after).toBeLessThanOrEqual(before + 1e-9);
+        expect(Math.abs(m.judgeLossBackward(items) - after)).toBeLessThan(1e-3);
+        if (bayesLinkWeight === null) expect(m.params['und.pmi'][0]).not.toBe(0);
+        else expect(m.params['und.pmi'][0]).toBe(bayesLinkWeight);
+      },
+    );
+  },
+);
 
 describe('WorldModel contract', () => {
   it('logits layout: [rows, vocab], labels are the tokens, offsets per sequence', () => {
@@ -158,7 +166,9 @@ describe('WorldModel contract', () => {
     // Only the generation branch and the shared parameters changed...
     for (const n of WorldModel.paramNames) {
       const changed = after[n].some((x, i) => x !== und0[n][i]);
-      expect(changed, n).toBe(n.startsWith('gen.') || SHARED_PARAMS.includes(n));
+      // (the encoder's weights are all shared, but a 'conv' trunk does not read posEmb, a 'concat' one not the convolution)
+      const unused = n.startsWith(m.config.encoder === 'conv' ? 'trunk.posEmb' : 'trunk.conv.');
+      expect(changed, n).toBe(n.startsWith('gen.') || (SHARED_PARAMS.includes(n) && !unused));
     }
     // ...and yet the self-judgment moved.
     expect(m.judge(p1, img, '').pYes).not.toBe(before);
