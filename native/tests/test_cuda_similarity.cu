@@ -123,6 +123,10 @@ double tc_unit(int kind, int64_t d) {
   return std::ldexp(1.0, -23) * (steps + 4.0 * std::sqrt((double)d) + 8.0) + (kind == 2 ? std::ldexp(1.0, -10) : 0.0);
 }
 
+// Largest |got - cpu| / bound seen on the tensor-core paths since the last report (how tight the bound is).
+double g_tc_worst = 0;
+int64_t g_tc_scores = 0;
+
 // |row| in double (NaN for a NaN row).
 std::vector<double> row_norms(const Emb &E) {
   std::vector<double> r((size_t)E.rows);
@@ -182,9 +186,12 @@ void compare_case(const Emb &A, const Emb &B, const Emb &P, int normalize, float
           ok = std::isnan(gv) && std::isnan(wv);
         else if (gv == wv)  // incl. equal infinities (raw products of an infinite element)
           ok = true;
-        else
-          ok = std::fabs(gv - wv) <=
-               std::fabs(scale) * unit * S(i, j) + 2e-7 * (std::fabs(wv) + std::fabs(bias)) + 1e-30;
+        else {
+          const double bound = std::fabs(scale) * unit * S(i, j) + 2e-7 * (std::fabs(wv) + std::fabs(bias)) + 1e-30;
+          ok = std::fabs(gv - wv) <= bound;
+          g_tc_worst = std::max(g_tc_worst, std::fabs(gv - wv) / bound);
+          g_tc_scores++;
+        }
         if (!ok && first < 0) first = i * m + j;
         bad += !ok;
       }
@@ -285,6 +292,12 @@ void run_cases(Runner run, int level, const char *who, int flags = 0, int cc_maj
         }
       }
     }
+  if (g_tc_scores) {
+    std::printf("  (%s flags %d: tensor-core scores within the bound: max |diff| / bound = %.3f over %lld)\n", who,
+                flags, g_tc_worst, (long long)g_tc_scores);
+    g_tc_worst = 0;
+    g_tc_scores = 0;
+  }
 }
 
 bool run_emulated(const Emb &A, const Emb &B, const Emb &P, int normalize, float scale, float bias, int64_t k,
