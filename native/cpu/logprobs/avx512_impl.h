@@ -5,14 +5,18 @@
 // internal linkage, so the two translation units, built with different target flags, never share
 // (and never swap) an instantiation.
 //
-// 16 f32 lanes, per-lane online statistics merged at the end of the row; bf16 widened by a 16-bit
-// shift, f16 by vcvtph2ps. The statistics run in base 2 (x = z * log2(e) / tau), so each element costs
-// a mul and a sub, one exp2 (Exp2Table: vreduceps, vpermps, 4 FMA-pipe ops, vscalefps) and the sums.
-// x = fl(z * c) is rounded before the max is subtracted (never fused) so the max element gives
-// exactly 2^0 and the dispatch can form x_y - m exactly as the kernel did.
+// 16 f32 lanes, per-lane online statistics merged at the end of the row, in base 2 (c = log2(e) / tau).
+// The row statistics (stats_sweep_t, below) subtract the per-lane max in raw logit units, d = z - zmax
+// (exact 0 for the max element, which therefore weighs exactly 2^0), and fold c into the exp2's
+// argument reduction; bf16 is widened by in-lane unpacks, f16 by vcvtph2ps. The gradient (grad_t) and
+// the statistics at extreme temperatures (stats_t) form x = fl(z * c), kept out of an FMA with the
+// subtraction that follows, and use Exp2Table. Either way a row whose label is its unique maximum with
+// the rest at -inf gives logp = 0 exactly: the dispatch forms x_y - m = fl(z_y c) - fl(zmax c) = 0.
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "kernels.h"
@@ -20,6 +24,11 @@
 namespace unigap {
 namespace logprobs {
 namespace {
+
+// The sweep's helpers must inline into its loops (GCC at -O2 otherwise calls them, spilling the
+// accumulators through memory).
+#define UNIGAP_AI inline __attribute__((always_inline))
+#define UNIGAP_AI_LAMBDA __attribute__((always_inline))
 
 // a * 2^x for any x (NaN passes through; -inf and x < -150 give exactly 0) in 4 FMA-pipe operations:
 // r = x - floor16(x) in [0, 1/16] by vreduceps (4 fraction bits), q = x - r, 2^(j/16) for the low four
@@ -52,6 +61,8 @@ struct Exp2Table {
 // Loads give -inf in masked-off lanes so they weigh nothing in max / sum / argmax.
 struct F32 {
   using T = float;
+  static constexpr int64_t kChunk = 16;  // elements per 64-byte chunk of the one-sweep statistics
+  static constexpr int kVec = 1;         // f32 vectors per chunk
   static __m512 load(const T *p) { return _mm512_loadu_ps(p); }
   static __m512 load(const T *p, __mmask16 k) { return _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, p); }
   static void store(T *p, __m512 x) { _mm512_storeu_ps(p, x); }
@@ -70,6 +81,8 @@ inline __m256i narrow_bf16(__m512 x) {  // round to nearest even; NaN stays a qu
 }
 struct BF16 {
   using T = uint16_t;
+  static constexpr int64_t kChunk = 32;
+  static constexpr int kVec = 2;
   static __m512 load(const T *p) { return widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p))); }
   static __m512 load(const T *p, __mmask16 k) {
     return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), k, widen_bf16(_mm256_maskz_loadu_epi16(k, p)));
@@ -80,6 +93,8 @@ struct BF16 {
 };
 struct F16 {
   using T = uint16_t;
+  static constexpr int64_t kChunk = 16;
+  static constexpr int kVec = 1;
   static __m512 load(const T *p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p))); }
   static __m512 load(const T *p, __mmask16 k) {
     return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p)));
@@ -227,17 +242,473 @@ void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// One-sweep statistics (stats_sweep_t). Work per element, in units of the two FMA pipes and the two
+// FADD pipes of a 512-bit core (Zen 5 measured: vscalefps takes both FADD pipes for a cycle, as does
+// vreduceps; integer max/min and in-lane shuffles run elsewhere):
+//   pass 1 (the block max) by integer max/min on the float bits: no FP pipe at all;
+//   pass 2 (Exp2Sum): d = z - zmax, 2^(d c) by a 32-entry table and a degree-2 polynomial, scaled by
+//   vscalefps and summed by the FMA that multiplies the polynomial in: 5 FMA-pipe ops, 2 adds, 1
+//   scalef, 1 permute per 16 elements.
+// Pass 1 of block k+1 runs in the same loop as pass 2 of block k, so the block max is ready when its
+// exponentials start and the max never sits on the critical path.
+
+// The float max of what was added, per 32-bit lane, by integer ops: signed max of the bits is the
+// float max when any lane value is >= +0; otherwise (all negative) the signed min of the bits is.
+// NaN: a positive NaN wins the signed max by itself; a negative one is found by the unsigned max.
+struct Max32 {
+  __m512i hi, lo, un;
+  UNIGAP_AI Max32() : hi(_mm512_set1_epi32(INT32_MIN)), lo(_mm512_set1_epi32(INT32_MAX)), un(_mm512_setzero_si512()) {}
+  UNIGAP_AI void add(__m512i x) {
+    hi = _mm512_max_epi32(hi, x);
+    lo = _mm512_min_epi32(lo, x);
+    un = _mm512_max_epu32(un, x);
+  }
+  UNIGAP_AI void add(__m512i a, __m512i b) {  // two at once: half the loop-carried chain
+    asm("" : "+v"(a), "+v"(b));  // one load each, not one per use (GCC folds them into every op)
+    hi = _mm512_max_epi32(hi, _mm512_max_epi32(a, b));
+    lo = _mm512_min_epi32(lo, _mm512_min_epi32(a, b));
+    un = _mm512_max_epu32(un, _mm512_max_epu32(a, b));
+  }
+  UNIGAP_AI __m512 finish() const {
+    __m512i m = _mm512_mask_blend_epi32(_mm512_cmpge_epi32_mask(hi, _mm512_setzero_si512()), lo, hi);
+    m = _mm512_mask_mov_epi32(m, _mm512_cmpgt_epu32_mask(un, _mm512_set1_epi32(static_cast<int>(0xff800000u))),
+                              _mm512_set1_epi32(0x7fc00000));
+    return _mm512_castsi512_ps(m);
+  }
+};
+// max_ps that keeps a NaN of either operand
+UNIGAP_AI __m512 max_nan(__m512 a, __m512 b) {
+  return _mm512_mask_mov_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q), _mm512_set1_ps(NAN));
+}
+// The same on the raw bf16 words (32 per register); finish() widens to the f32 lanes of Sweep<BF16>.
+struct Max16 {
+  __m512i hi, lo, un;
+  UNIGAP_AI Max16() : hi(_mm512_set1_epi16(INT16_MIN)), lo(_mm512_set1_epi16(INT16_MAX)), un(_mm512_setzero_si512()) {}
+  UNIGAP_AI void add(__m512i x) {
+    hi = _mm512_max_epi16(hi, x);
+    lo = _mm512_min_epi16(lo, x);
+    un = _mm512_max_epu16(un, x);
+  }
+  UNIGAP_AI void add(__m512i a, __m512i b) {
+    asm("" : "+v"(a), "+v"(b));
+    hi = _mm512_max_epi16(hi, _mm512_max_epi16(a, b));
+    lo = _mm512_min_epi16(lo, _mm512_min_epi16(a, b));
+    un = _mm512_max_epu16(un, _mm512_max_epu16(a, b));
+  }
+  UNIGAP_AI __m512 finish() const {
+    __m512i m = _mm512_mask_blend_epi16(_mm512_cmpge_epi16_mask(hi, _mm512_setzero_si512()), lo, hi);
+    m = _mm512_mask_mov_epi16(m, _mm512_cmpgt_epu16_mask(un, _mm512_set1_epi16(static_cast<short>(0xff80))),
+                              _mm512_set1_epi16(0x7fc0));
+    const __m512i z = _mm512_setzero_si512();
+    return max_nan(_mm512_castsi512_ps(_mm512_unpacklo_epi16(z, m)), _mm512_castsi512_ps(_mm512_unpackhi_epi16(z, m)));
+  }
+};
+
+// Chunk access of the sweep per dtype: p1 feeds the integer max (and widens when asked), wide
+// widens for pass 2; tails are padded with -inf. pos(w) is the in-chunk element index of each lane
+// of vector w (argmax, tail masks).
+template <class D>
+struct Sweep;
+template <>
+struct Sweep<F32> {
+  using Max = Max32;
+  UNIGAP_AI static void wide(const float *p, __m512 *v) { v[0] = _mm512_loadu_ps(p); }
+  UNIGAP_AI static void wide_tail(const float *p, int64_t left, __m512 *v) { v[0] = F32::load(p, tail_mask(left)); }
+  template <bool W>
+  UNIGAP_AI static void p1(const float *p, Max &m, __m512 *v) {
+    wide(p, v);
+    m.add(_mm512_castps_si512(v[0]));
+  }
+  template <bool W>
+  UNIGAP_AI static void p1_tail(const float *p, int64_t left, Max &m, __m512 *v) {
+    wide_tail(p, left, v);
+    m.add(_mm512_castps_si512(v[0]));
+  }
+  UNIGAP_AI static __m512i raw(const float *p) { return _mm512_loadu_si512(p); }
+  UNIGAP_AI static __m512i pos(int) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+};
+template <>
+struct Sweep<F16> {
+  using Max = Max32;
+  UNIGAP_AI static void wide(const uint16_t *p, __m512 *v) { v[0] = F16::load(p); }
+  UNIGAP_AI static void wide_tail(const uint16_t *p, int64_t left, __m512 *v) { v[0] = F16::load(p, tail_mask(left)); }
+  template <bool W>
+  UNIGAP_AI static void p1(const uint16_t *p, Max &m, __m512 *v) {
+    wide(p, v);
+    m.add(_mm512_castps_si512(v[0]));
+  }
+  template <bool W>
+  UNIGAP_AI static void p1_tail(const uint16_t *p, int64_t left, Max &m, __m512 *v) {
+    wide_tail(p, left, v);
+    m.add(_mm512_castps_si512(v[0]));
+  }
+  UNIGAP_AI static __m512i raw(const uint16_t *p) { return _mm512_castps_si512(F16::load(p)); }
+  UNIGAP_AI static __m512i pos(int) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+};
+// bf16: 32 words per chunk widened by vpunpck{l,h}wd against zero (in-lane shuffles, off the FP
+// pipes): vector 0 holds words 0-3, 8-11, 16-19, 24-27 and vector 1 the other half. Sums and maxima
+// do not care about the order; argmax maps lanes back through pos().
+template <>
+struct Sweep<BF16> {
+  using Max = Max16;
+  UNIGAP_AI static __m512i raw_tail(const uint16_t *p, int64_t left) {
+    const __mmask32 k = left >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << left) - 1u);
+    return _mm512_mask_loadu_epi16(_mm512_set1_epi16(static_cast<short>(0xff80)), k, p);
+  }
+  UNIGAP_AI static void split(__m512i r, __m512 *v) {
+    const __m512i z = _mm512_setzero_si512();
+    v[0] = _mm512_castsi512_ps(_mm512_unpacklo_epi16(z, r));
+    v[1] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(z, r));
+  }
+  UNIGAP_AI static void wide(const uint16_t *p, __m512 *v) { split(_mm512_loadu_si512(p), v); }
+  UNIGAP_AI static void wide_tail(const uint16_t *p, int64_t left, __m512 *v) { split(raw_tail(p, left), v); }
+  template <bool W>
+  UNIGAP_AI static void p1(const uint16_t *p, Max &m, __m512 *v) {
+    const __m512i r = _mm512_loadu_si512(p);
+    m.add(r);
+    if (W) split(r, v);
+  }
+  template <bool W>
+  UNIGAP_AI static void p1_tail(const uint16_t *p, int64_t left, Max &m, __m512 *v) {
+    const __m512i r = raw_tail(p, left);
+    m.add(r);
+    if (W) split(r, v);
+  }
+  UNIGAP_AI static __m512i raw(const uint16_t *p) { return _mm512_loadu_si512(p); }
+  UNIGAP_AI static __m512i pos(int w) {
+    return _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27),
+                            _mm512_set1_epi32(4 * w));
+  }
+};
+
+// 2^(d c) for raw differences d = z - zmax <= 0 (d clamped first so that d c >= -160): k =
+// round(32 d c) by adding 1.5 * 2^18 (unit 1/32), 2^((k mod 32) / 32) from a 32-entry register table
+// (vpermi2ps), 2^floor(k / 32) by vscalefps, and 2^r for r = d c - k / 32 in [-1/64, 1/64] by
+// 1 + r (C1 + r C2). r is formed by one FMA from d, so the max element (d = 0) gives exactly 1.
+// Max relative error 2.2e-7 as a value (operator(): fp32 table rounding 5.6e-8, polynomial 5.4e-8,
+// the rounding of v and of the product), 1.7e-7 per term in acc(), which never rounds the product.
+// Below 2^-150 the result is 0 (vscalefps), so -inf logits weigh exactly 0.
+struct Exp2Sum {
+  __m512 c, t0, t1, magic, c1, c2, one;
+  __m512i lo;  // bits of the raw clamp -160 / c: vpminud keeps any d above it (and positive values)
+  explicit Exp2Sum(float mult)
+      : c(_mm512_set1_ps(mult)),
+        t0(_mm512_setr_ps(1.0f, 1.0218972f, 1.04427373f, 1.06714046f, 1.09050775f, 1.1143868f, 1.13878858f,
+                          1.1637249f, 1.18920708f, 1.21524739f, 1.24185777f, 1.26905096f, 1.29683959f,
+                          1.32523668f, 1.35425556f, 1.38390994f)),
+        t1(_mm512_setr_ps(1.41421354f, 1.44518077f, 1.47682619f, 1.50916445f, 1.54221082f, 1.5759809f,
+                          1.61049032f, 1.64575553f, 1.68179286f, 1.71861935f, 1.75625217f, 1.79470909f,
+                          1.8340081f, 1.87416768f, 1.91520655f, 1.95714414f)),
+        magic(_mm512_set1_ps(393216.0f)),
+        c1(_mm512_set1_ps(kExp2S1)),
+        c2(_mm512_set1_ps(kExp2S2)),
+        one(_mm512_set1_ps(1.0f)) {
+    float l = -160.0f / mult;
+    uint32_t b;
+    std::memcpy(&b, &l, 4);
+    lo = _mm512_set1_epi32(static_cast<int>(b));
+  }
+  UNIGAP_AI __m512 clamp(__m512 d) const { return _mm512_castsi512_ps(_mm512_min_epu32(_mm512_castps_si512(d), lo)); }
+  // 2^floor(k/32) * table, and the polynomial; the product is the result
+  UNIGAP_AI void parts(__m512 d, __m512 &tq, __m512 &v) const {
+    const __m512 j = _mm512_fmadd_ps(d, c, magic);
+    const __m512 q = _mm512_sub_ps(j, magic);
+    const __m512 r = _mm512_fmsub_ps(d, c, q);
+    tq = _mm512_scalef_ps(_mm512_permutex2var_ps(t0, _mm512_castps_si512(j), t1), q);
+    v = _mm512_fmadd_ps(_mm512_fmadd_ps(c2, r, c1), r, one);
+  }
+  // The same split in three stages for software pipelining (stats_sweep_t): the chain from a load
+  // to its sum is ~27 cycles, longer than the scheduler can cover at full rate unless the ops it
+  // receives already have their inputs.
+  UNIGAP_AI __m512 st1(__m512 d) const { return _mm512_fmadd_ps(d, c, magic); }
+  UNIGAP_AI void st2(__m512 d, __m512 j, __m512 &tq, __m512 &r) const {
+    const __m512 q = _mm512_sub_ps(j, magic);
+    r = _mm512_fmsub_ps(d, c, q);
+    tq = _mm512_scalef_ps(_mm512_permutex2var_ps(t0, _mm512_castps_si512(j), t1), q);
+  }
+  UNIGAP_AI void st3(__m512 tq, __m512 r, __m512 &s) const {
+    s = _mm512_fmadd_ps(tq, _mm512_fmadd_ps(_mm512_fmadd_ps(c2, r, c1), r, one), s);
+  }
+  UNIGAP_AI void acc(__m512 d, __m512 &s) const {
+    __m512 tq, v;
+    parts(d, tq, v);
+    s = _mm512_fmadd_ps(tq, v, s);
+  }
+  UNIGAP_AI __m512 operator()(__m512 d) const {
+    __m512 tq, v;
+    parts(d, tq, v);
+    return _mm512_mul_ps(tq, v);
+  }
+};
+
+// Multipliers outside [2^-60, 2^60] (|log2 tau| beyond ~60) take stats_t, whose clamp lives in the
+// scaled domain; inside, -160 / mult and the scaled differences stay finite.
+constexpr float kSweepMultLo = 8.67361738e-19f, kSweepMultHi = 1.15292150e18f;
+// Block length of the sweep (elements; a multiple of every kChunk): two blocks live in L1 at once.
+#ifndef UNIGAP_LP_BLOCK
+#define UNIGAP_LP_BLOCK 1024
+#endif
+#ifndef UNIGAP_LP_PF
+#define UNIGAP_LP_PF 8192
+#endif
+#ifndef UNIGAP_LP_HINT
+#define UNIGAP_LP_HINT _MM_HINT_T0
+#endif
+constexpr int64_t kSweepBlock = UNIGAP_LP_BLOCK;
+// Software prefetch distance (bytes ahead of pass 1): the loads of pass 1 are spread thin among the
+// exponentials, so the core alone keeps too few misses in flight to stream from memory.
+constexpr int64_t kSweepPrefetch = UNIGAP_LP_PF;
+
+template <class D, bool ENT, bool AM, bool ZS>
+void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
+  using S = Sweep<D>;
+  using T = typename D::T;
+  constexpr int64_t C = D::kChunk, B = kSweepBlock;
+  constexpr int W = D::kVec;
+  constexpr bool kWide1 = AM || ZS;  // pass 1 needs the f32 values
+  const auto *row = static_cast<const T *>(rowp);
+  const __m512 ninf = _mm512_set1_ps(-INFINITY), vt = _mm512_set1_ps(mult);
+  const __m512 lo2 = _mm512_set1_ps(kExp2Lo), lo_raw = _mm512_set1_ps(-160.0f / mult);
+  const Exp2Sum ex(mult);
+  const Exp2Table ex1(1.0f);  // the once-per-block rescale: propagates NaN, maps -inf to 0
+  // per-lane state: zm is the running max in raw logit units; s = sum 2^((z - zm) c);
+  // t = sum 2^((z - zm) c) (z - zm) (raw units, times c at the end); four partial sums each
+  // (named, not an array: they must stay in registers)
+  __m512 zm = ninf, zs = _mm512_setzero_ps(), best = ninf;
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
+  __m512i idx = S::pos(0), cur0 = S::pos(0), cur1 = S::pos(W - 1);
+  const __m512i step = _mm512_set1_epi32(static_cast<int>(C));
+
+  auto visit1v = [&](__m512 v, __m512i &cur, __m512i pos, int64_t left) UNIGAP_AI_LAMBDA {
+    if (AM) {
+      const __mmask16 k = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+      best = _mm512_mask_mov_ps(best, k, v);
+      idx = _mm512_mask_mov_epi32(idx, k, cur);
+      cur = _mm512_add_epi32(cur, step);
+    }
+    if (ZS) {
+      if (left >= C) zs = _mm512_add_ps(zs, v);
+      else zs = _mm512_mask_add_ps(zs, _mm512_cmplt_epi32_mask(pos, _mm512_set1_epi32(static_cast<int>(left))), zs, v);
+    }
+  };
+  auto visit1 = [&](const __m512 *v, int64_t left) UNIGAP_AI_LAMBDA {  // argmax / logit sum of one chunk in pass 1
+    visit1v(v[0], cur0, S::pos(0), left);
+    if constexpr (W > 1) visit1v(v[W - 1], cur1, S::pos(W - 1), left);
+  };
+  auto p1_chunk = [&](const T *p, typename S::Max &mx) UNIGAP_AI_LAMBDA {
+    __m512 v[W];
+    S::template p1<kWide1>(p, mx, v);
+    if (kWide1) visit1(v, C);
+  };
+  auto p1_pair = [&](const T *p, typename S::Max &mx) UNIGAP_AI_LAMBDA {
+    if (kWide1) {
+      p1_chunk(p, mx);
+      p1_chunk(p + C, mx);
+    } else {
+      mx.add(S::raw(p), S::raw(p + C));
+    }
+  };
+  auto p1_range = [&](int64_t b, int64_t e, typename S::Max &mx) UNIGAP_AI_LAMBDA {
+    int64_t i = b;
+    for (; i + C <= e; i += C) p1_chunk(row + i, mx);
+    if (i < e) {
+      __m512 v[W];
+      S::template p1_tail<kWide1>(row + i, e - i, mx, v);
+      if (kWide1) visit1(v, e - i);
+    }
+  };
+  auto p2_vec = [&](__m512 z, __m512 msafe, __m512 &sa, __m512 &ta) UNIGAP_AI_LAMBDA {
+    const __m512 d = ex.clamp(_mm512_sub_ps(z, msafe));
+    if (ENT) {
+      const __m512 e = ex(d);
+      sa = _mm512_add_ps(sa, e);
+      ta = _mm512_fmadd_ps(e, d, ta);
+    } else {
+      ex.acc(d, sa);
+    }
+  };
+  // one chunk: its first vector into (sa, ta), a second one (bf16) into (sb, tb)
+  auto p2_chunk = [&](const T *p, __m512 msafe, __m512 &sa, __m512 &ta, __m512 &sb, __m512 &tb) UNIGAP_AI_LAMBDA {
+    __m512 v[W];
+    S::wide(p, v);
+    p2_vec(v[0], msafe, sa, ta);
+    if constexpr (W > 1) p2_vec(v[W - 1], msafe, sb, tb);
+  };
+  auto p2_range = [&](int64_t b, int64_t e, __m512 msafe) UNIGAP_AI_LAMBDA {
+    int64_t i = b;
+    for (; i + 2 * C <= e; i += 2 * C) {
+      p2_chunk(row + i, msafe, s0, t0, s1, t1);
+      p2_chunk(row + i + C, msafe, s2, t2, s3, t3);
+    }
+    for (; i + C <= e; i += C) p2_chunk(row + i, msafe, s0, t0, s1, t1);
+    if (i < e) {
+      __m512 v[W];
+      S::wide_tail(row + i, e - i, v);
+      p2_vec(v[0], msafe, s2, t2);
+      if constexpr (W > 1) p2_vec(v[W - 1], msafe, s3, t3);
+    }
+  };
+
+  typename S::Max mx;
+  p1_range(0, n < B ? n : B, mx);
+  __m512 bm = mx.finish();
+  for (int64_t b = 0; b < n; b += B) {
+    const int64_t e = b + B < n ? b + B : n, ne = e + B < n ? e + B : n;
+    // rescale the running statistics to the new per-lane max (once per block)
+    const __m512 mn = _mm512_max_ps(zm, bm);  // a NaN block max wins
+    const __m512 msafe = _mm512_mask_mov_ps(mn, _mm512_cmp_ps_mask(mn, ninf, _CMP_EQ_OQ), _mm512_setzero_ps());
+    const __m512 dl = _mm512_sub_ps(zm, msafe);
+    const __m512 f = ex1(_mm512_max_ps(lo2, _mm512_mul_ps(dl, vt)));
+    const __m512 s = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+    if (ENT) {
+      const __m512 t = _mm512_add_ps(_mm512_add_ps(t0, t1), _mm512_add_ps(t2, t3));
+      t0 = _mm512_mul_ps(f, _mm512_fmadd_ps(s, _mm512_max_ps(lo_raw, dl), t));
+      t1 = t2 = t3 = _mm512_setzero_ps();
+    }
+    s0 = _mm512_mul_ps(f, s);
+    s1 = s2 = s3 = _mm512_setzero_ps();
+    zm = mn;
+    typename S::Max mx2;
+    if (!ENT && e - b == B && ne - e == B) {
+      // pass 2 of this block interleaved with pass 1 of the next, software-pipelined in three
+      // stages over groups of two vectors: stage 1 of group g, stage 2 of g - 1 and stage 3 of
+      // g - 2 in one iteration (two vectors per group and two partial sums keep everything in the
+      // 32 registers)
+      constexpr int64_t GE = 32, NG = B / GE;  // elements per group (2 f32 chunks or 1 bf16 chunk)
+      __m512 d0, d1, j0, j1, a0, a1, r0, r1;
+      auto load2 = [&](const T *p, __m512 &z0, __m512 &z1) UNIGAP_AI_LAMBDA {
+        __m512 v[2];
+        S::wide(p, v);
+        if constexpr (W == 1) S::wide(p + C, v + 1);
+        z0 = ex.clamp(_mm512_sub_ps(v[0], msafe));
+        z1 = ex.clamp(_mm512_sub_ps(v[1], msafe));
+      };
+      auto next1 = [&](int64_t g) UNIGAP_AI_LAMBDA {  // pass 1 of group g of the next block
+        const T *p = row + e + g * GE;
+        if constexpr (W == 1) p1_pair(p, mx2);
+        else p1_chunk(p, mx2);
+        if (kSweepPrefetch) _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch, UNIGAP_LP_HINT);
+        if (kSweepPrefetch && W == 1) _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch + 64, UNIGAP_LP_HINT);
+      };
+      load2(row + b, d0, d1);
+      j0 = ex.st1(d0), j1 = ex.st1(d1);
+      next1(0);
+      ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
+      load2(row + b + GE, d0, d1);
+      j0 = ex.st1(d0), j1 = ex.st1(d1);
+      next1(1);
+      for (int64_t g = 2; g < NG; g += 2) {
+        __m512 z0, z1;
+        load2(row + b + g * GE, z0, z1);
+        ex.st3(a0, r0, s0), ex.st2(d0, j0, a0, r0), d0 = z0, j0 = ex.st1(z0);
+        ex.st3(a1, r1, s1), ex.st2(d1, j1, a1, r1), d1 = z1, j1 = ex.st1(z1);
+        next1(g);
+        load2(row + b + (g + 1) * GE, z0, z1);
+        ex.st3(a0, r0, s0), ex.st2(d0, j0, a0, r0), d0 = z0, j0 = ex.st1(z0);
+        ex.st3(a1, r1, s1), ex.st2(d1, j1, a1, r1), d1 = z1, j1 = ex.st1(z1);
+        next1(g + 1);
+      }
+      ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
+      ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
+      ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
+    } else if (e - b == B && ne - e == B) {
+      // pass 2 of this block interleaved with pass 1 of the next
+      for (int64_t i = 0; i < B; i += 4 * C) {
+        if constexpr (W == 1) {
+          p2_chunk(row + b + i, msafe, s0, t0, s0, t0);
+          p2_chunk(row + b + i + C, msafe, s1, t1, s1, t1);
+          p1_pair(row + e + i, mx2);
+          p2_chunk(row + b + i + 2 * C, msafe, s2, t2, s2, t2);
+          p2_chunk(row + b + i + 3 * C, msafe, s3, t3, s3, t3);
+        } else {
+          p2_chunk(row + b + i, msafe, s0, t0, s1, t1);
+          p2_chunk(row + b + i + C, msafe, s2, t2, s3, t3);
+          p1_pair(row + e + i, mx2);
+          p2_chunk(row + b + i + 2 * C, msafe, s0, t0, s1, t1);
+          p2_chunk(row + b + i + 3 * C, msafe, s2, t2, s3, t3);
+        }
+        p1_pair(row + e + i + 2 * C, mx2);
+        if (kSweepPrefetch) {
+          const char *pf = reinterpret_cast<const char *>(row + e + i) + kSweepPrefetch;
+          _mm_prefetch(pf, UNIGAP_LP_HINT);
+          _mm_prefetch(pf + 64, UNIGAP_LP_HINT);
+          _mm_prefetch(pf + 128, UNIGAP_LP_HINT);
+          _mm_prefetch(pf + 192, UNIGAP_LP_HINT);
+        }
+      }
+    } else {
+      p2_range(b, e, msafe);
+      if (e < ne) p1_range(e, ne, mx2);
+    }
+    if (e < ne) bm = mx2.finish();
+  }
+  // merge the 16 lanes
+  alignas(64) float lm[16], ls[16], lt[16], lb[16];
+  alignas(64) int32_t li[16];
+  _mm512_store_ps(lm, zm);
+  _mm512_store_ps(ls, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+  _mm512_store_ps(lt, _mm512_add_ps(_mm512_add_ps(t0, t1), _mm512_add_ps(t2, t3)));
+  float gm = -INFINITY;
+  bool nan = false;
+  for (int j = 0; j < 16; j++) {
+    if (lm[j] > gm) gm = lm[j];
+    nan |= std::isnan(ls[j]) || std::isnan(lm[j]);
+  }
+  const float gsafe = gm == -INFINITY ? 0.0f : gm;
+  float Sum = 0, Tt = 0;
+  for (int j = 0; j < 16; j++) {
+    if (ls[j] == 0) continue;
+    const float dj = lm[j] - gsafe, fj = std::exp2(dj * mult);
+    Sum += fj * ls[j];
+    if (ENT) Tt += fj * (lt[j] + ls[j] * dj);
+  }
+  if (nan) Sum = NAN;
+  out->m = gm * mult;  // base-2 units (Table::base2): the max of fl(z * mult), as the dispatch forms x_y
+  out->s = Sum;
+  out->t = Tt * mult;
+  out->zsum = ZS ? _mm512_reduce_add_ps(zs) : 0.0f;
+  out->argmax = 0;
+  if (AM) {
+    _mm512_store_ps(lb, best);
+    _mm512_store_epi32(li, idx);
+    float bv = -INFINITY;
+    int64_t bi = 0;
+    bool any = false;
+    for (int j = 0; j < 16; j++)
+      if (!any || lb[j] > bv || (lb[j] == bv && li[j] < bi)) {
+        if (std::isnan(lb[j])) continue;
+        any = true;
+        bv = lb[j];
+        bi = li[j];
+      }
+    out->argmax = bi;
+  }
+}
+
 template <class D>
 void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
+  if (!(mult >= kSweepMultLo && mult <= kSweepMultHi)) {
+    switch (flags & 7) {
+      case 0: return stats_t<D, false, false, false>(row, n, mult, out);
+      case 1: return stats_t<D, true, false, false>(row, n, mult, out);
+      case 2: return stats_t<D, false, true, false>(row, n, mult, out);
+      case 3: return stats_t<D, true, true, false>(row, n, mult, out);
+      case 4: return stats_t<D, false, false, true>(row, n, mult, out);
+      case 5: return stats_t<D, true, false, true>(row, n, mult, out);
+      case 6: return stats_t<D, false, true, true>(row, n, mult, out);
+      default: return stats_t<D, true, true, true>(row, n, mult, out);
+    }
+  }
   switch (flags & 7) {
-    case 0: return stats_t<D, false, false, false>(row, n, mult, out);
-    case 1: return stats_t<D, true, false, false>(row, n, mult, out);
-    case 2: return stats_t<D, false, true, false>(row, n, mult, out);
-    case 3: return stats_t<D, true, true, false>(row, n, mult, out);
-    case 4: return stats_t<D, false, false, true>(row, n, mult, out);
-    case 5: return stats_t<D, true, false, true>(row, n, mult, out);
-    case 6: return stats_t<D, false, true, true>(row, n, mult, out);
-    default: return stats_t<D, true, true, true>(row, n, mult, out);
+    case 0: return stats_sweep_t<D, false, false, false>(row, n, mult, out);
+    case 1: return stats_sweep_t<D, true, false, false>(row, n, mult, out);
+    case 2: return stats_sweep_t<D, false, true, false>(row, n, mult, out);
+    case 3: return stats_sweep_t<D, true, true, false>(row, n, mult, out);
+    case 4: return stats_sweep_t<D, false, false, true>(row, n, mult, out);
+    case 5: return stats_sweep_t<D, true, false, true>(row, n, mult, out);
+    case 6: return stats_sweep_t<D, false, true, true>(row, n, mult, out);
+    default: return stats_sweep_t<D, true, true, true>(row, n, mult, out);
   }
 }
 
@@ -247,8 +718,8 @@ void grad_t(const typename D::T *row, typename D::T *out, int64_t n, float mult,
   const __m512 vl = _mm512_set1_ps(lse);
   const Exp2Table e(-scale);
   // no clamp: the exp maps -inf and anything below -150 to exactly 0 (see stats_t)
-  auto full = [&](int64_t i) { return e(_mm512_sub_ps(scaled(D::load(row + i), vt), vl)); };
-  auto part = [&](int64_t i, __mmask16 k) {
+  auto full = [&](int64_t i) UNIGAP_AI_LAMBDA { return e(_mm512_sub_ps(scaled(D::load(row + i), vt), vl)); };
+  auto part = [&](int64_t i, __mmask16 k) UNIGAP_AI_LAMBDA {
     return e(_mm512_sub_ps(scaled(D::load(row + i, k), vt), vl));
   };
   int64_t i = 0;

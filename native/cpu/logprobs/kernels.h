@@ -13,7 +13,8 @@ enum StatFlags { kStatEntropy = 1, kStatArgmax = 2, kStatZsum = 4 };
 // One row's statistics from one pass over the row, in the tier's units: x = fl(z * mult) where mult
 // is inv_tau (natural units, Table::base2 false) or inv_tau * log2(e) (base 2, Table::base2 true):
 //   m = max_v x_v, s = sum_v E(x_v - m), t = sum_v E(x_v - m) (x_v - m)   (t only with kStatEntropy)
-// with E = exp or exp2. Then lse = (m + log s) [* ln 2], entropy = (log s - t / s) [* ln 2],
+// with E = exp or exp2 (the AVX-512 sweep forms x_v - m as (z_v - max z) * mult, the same to rounding,
+// and exactly 0 for the max element as x_v - m is). Then lse = (m + log s) [* ln 2], entropy = (log s - t / s) [* ln 2],
 // argmax = first index of max_v z_v (kStatArgmax); zsum = sum_v z_v (raw logits, kStatZsum).
 // A NaN logit makes s NaN; an all -inf row has m = -inf and s = 0.
 struct RowStats {
@@ -59,6 +60,10 @@ constexpr float kExp2C5 = 0.001326472731307149f;
 constexpr float kExp2T1 = 0.693147599697113f;
 constexpr float kExp2T2 = 0.2401842474937439f;
 constexpr float kExp2T3 = 0.05666990205645561f;
+// 2^r ~ 1 + r (S1 + r S2) on [-1/64, 1/64] (same kind of fit, constant term pinned to 1 so that
+// r = 0 gives exactly 1), for the AVX-512 sweep with a 32-entry table: 5.4e-8 in exact arithmetic.
+constexpr float kExp2S1 = 0.6931573153f;
+constexpr float kExp2S2 = 0.2402267605f;
 
 }  // namespace logprobs
 }  // namespace unigap

@@ -35,11 +35,15 @@
  * avx512, see common.h) picks the kernels; every tier agrees with the scalar one to fp32 rounding.
  *
  * Accuracy (implementation notes). The scalar tier uses libm expf in natural units. The AVX2 and
- * AVX-512 tiers work in base 2 (x = fl(z * log2(e) / tau), exp(u) = 2^x): AVX2 with a degree-5
- * polynomial for 2^f, AVX-512 with a 16-entry table of 2^(j/16) and a degree-3 polynomial (max
- * relative error of either below 2e-7), so their lse / logp differ from the scalar tier by a few fp32
- * ulps of |lse|. logp is formed as (x_y - m) - log(s), so a row whose label is its unique
- * maximum with the rest at -inf (e.g. V = 1) gives logp = 0 exactly. The label column of the gradient
+ * AVX-512 tiers work in base 2 (exp(u) = 2^(u log2(e))): AVX2 with x = fl(z * log2(e) / tau) and a
+ * degree-5 polynomial for 2^f (max relative error 1.9e-7); AVX-512 forms the row statistics from
+ * d = z - max z (raw units, exact 0 at the max) with 2^(d log2(e) / tau) by a 32-entry table of
+ * 2^(j/32), a degree-2 polynomial and vscalefps (max relative error 2.2e-7), and the gradient from
+ * x = fl(z * log2(e) / tau) with a 16-entry table and a degree-3 polynomial (1.1e-7); at extreme
+ * temperatures (|log2 tau| > ~60) the statistics take the gradient's formulation. So their lse / logp
+ * differ from the scalar tier by a few fp32 ulps of |lse|. logp is formed as (x_y - m) - log(s) with
+ * m = fl(max z * log2(e) / tau), so a row whose label is its unique maximum with the rest at -inf
+ * (e.g. V = 1) gives logp = 0 exactly. The label column of the gradient
  * is g / tau * -expm1(logp). Per-sequence sums (seq_sum, seq_logit_sum) are accumulated in double.
  * An out-of-place gradient of 64 MiB or more is written with non-temporal stores on AVX-512 (it
  * would only evict the logits from the caches).
