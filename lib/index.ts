@@ -65,6 +65,11 @@ export type {
   RetrievalRanksOptions,
   RetrievalRanksResult,
   ClipScoreOptions,
+  DeviceEmbeddings,
+  DeviceEmbeddingsInput,
+  DeviceTopkSimilarityResult,
+  SimilarityMatrixDeviceOptions,
+  SimilarityPrecision,
 } from './kernels/similarity.js';
 
 // --- loop (lib/loop) ---
