@@ -392,7 +392,7 @@ struct Sweep<BF16> {
 struct Exp2Sum {
   __m512 c, t0, t1, magic, c1, c2, one;
   __m512i lo;  // bits of the raw clamp -160 / c: vpminud keeps any d above it (and positive values)
-  explicit Exp2Sum(float mult)
+  explicit Exp2Sum(float mult, float a = 1.0f)
       : c(_mm512_set1_ps(mult)),
         t0(_mm512_setr_ps(1.0f, 1.0218972f, 1.04427373f, 1.06714046f, 1.09050775f, 1.1143868f, 1.13878858f,
                           1.1637249f, 1.18920708f, 1.21524739f, 1.24185777f, 1.26905096f, 1.29683959f,
@@ -408,6 +408,10 @@ struct Exp2Sum {
     uint32_t b;
     std::memcpy(&b, &l, 4);
     lo = _mm512_set1_epi32(static_cast<int>(b));
+    if (a != 1.0f) {  // a * 2^x: fold a into the table (one more rounding, as Exp2Table does)
+      t0 = _mm512_mul_ps(t0, _mm512_set1_ps(a));
+      t1 = _mm512_mul_ps(t1, _mm512_set1_ps(a));
+    }
   }
   UNIGAP_AI __m512 clamp(__m512 d) const { return _mm512_castsi512_ps(_mm512_min_epu32(_mm512_castps_si512(d), lo)); }
   // 2^floor(k/32) * table, and the polynomial; the product is the result
@@ -426,6 +430,9 @@ struct Exp2Sum {
     const __m512 q = _mm512_sub_ps(j, magic);
     r = _mm512_fmsub_ps(d, c, q);
     tq = _mm512_scalef_ps(_mm512_permutex2var_ps(t0, _mm512_castps_si512(j), t1), q);
+  }
+  UNIGAP_AI __m512 fin(__m512 tq, __m512 r) const {
+    return _mm512_mul_ps(tq, _mm512_fmadd_ps(_mm512_fmadd_ps(c2, r, c1), r, one));
   }
   UNIGAP_AI void st3(__m512 tq, __m512 r, __m512 &s) const {
     s = _mm512_fmadd_ps(tq, _mm512_fmadd_ps(_mm512_fmadd_ps(c2, r, c1), r, one), s);
@@ -747,13 +754,68 @@ void grad_t(const typename D::T *row, typename D::T *out, int64_t n, float mult,
   }
 }
 
+// The gradient with the sweep's exp2: out = -scale 2^((z - w) mult), w = lse / mult (raw units; the
+// same to rounding as fl(z mult) - lse, which grad_t forms). d is clamped by a float max, which keeps
+// a NaN (there is no pass 1 here to catch one); -inf gives exactly 0. Software-pipelined like the
+// sweep, in groups of two vectors; `out` may alias `row` (every store lands behind the loads).
+template <class D, bool STREAM>
+void grad_sweep_t(const typename D::T *row, typename D::T *out, int64_t n, float mult, float w, float scale) {
+  const Exp2Sum ex(mult, -scale);
+  const __m512 vw = _mm512_set1_ps(w), lo = _mm512_set1_ps(-160.0f / mult);
+  auto dz = [&](__m512 z) UNIGAP_AI_LAMBDA { return _mm512_max_ps(lo, _mm512_sub_ps(z, vw)); };
+  auto put = [&](int64_t at, __m512 x) UNIGAP_AI_LAMBDA {
+    if (STREAM) D::stream(out + at, x);
+    else D::store(out + at, x);
+  };
+  int64_t i = 0;
+  if (STREAM) {
+    // masked head up to the 64-byte boundary, then whole vectors with non-temporal stores
+    const size_t es = sizeof(typename D::T), mis = reinterpret_cast<uintptr_t>(out) & 63;
+    int64_t head = mis ? static_cast<int64_t>((64 - mis) / es) : 0;
+    if (mis % es) head = n;  // misaligned element type (cannot happen from the facade): no streaming
+    if (head > n) head = n;
+    while (i < head) {
+      const int64_t len = head - i < 16 ? head - i : 16;
+      const __mmask16 k = tail_mask(len);
+      D::store(out + i, ex(dz(D::load(row + i, k))), k);
+      i += len;
+    }
+  }
+  if (n - i >= 128) {
+    __m512 d0 = dz(D::load(row + i)), d1 = dz(D::load(row + i + 16)), j0 = ex.st1(d0), j1 = ex.st1(d1);
+    __m512 a0, a1, r0, r1;
+    ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
+    d0 = dz(D::load(row + i + 32)), d1 = dz(D::load(row + i + 48)), j0 = ex.st1(d0), j1 = ex.st1(d1);
+    int64_t k = i + 64;
+    for (; k + 32 <= n; k += 32) {
+      const __m512 z0 = dz(D::load(row + k)), z1 = dz(D::load(row + k + 16));
+      put(k - 64, ex.fin(a0, r0)), ex.st2(d0, j0, a0, r0), d0 = z0, j0 = ex.st1(z0);
+      put(k - 48, ex.fin(a1, r1)), ex.st2(d1, j1, a1, r1), d1 = z1, j1 = ex.st1(z1);
+    }
+    put(k - 64, ex.fin(a0, r0)), put(k - 48, ex.fin(a1, r1));
+    ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
+    put(k - 32, ex.fin(a0, r0)), put(k - 16, ex.fin(a1, r1));
+    i = k;
+  }
+  for (; i + 16 <= n; i += 16) put(i, ex(dz(D::load(row + i))));
+  if (i < n) {
+    const __mmask16 k = tail_mask(n - i);
+    D::store(out + i, ex(dz(D::load(row + i, k))), k);
+  }
+}
+
 template <class D>
 void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float scale, int stream) {
   const auto *row = static_cast<const typename D::T *>(rowp);
   auto *out = static_cast<typename D::T *>(outp);
+  const float w = lse / mult;
+  const bool sweep = mult >= kSweepMultLo && mult <= kSweepMultHi && std::isfinite(w);
   if (stream) {
-    grad_t<D, true>(row, out, n, mult, lse, scale);
+    if (sweep) grad_sweep_t<D, true>(row, out, n, mult, w, scale);
+    else grad_t<D, true>(row, out, n, mult, lse, scale);
     _mm_sfence();  // order the streaming stores before the caller patches the label column
+  } else if (sweep) {
+    grad_sweep_t<D, false>(row, out, n, mult, w, scale);
   } else {
     grad_t<D, false>(row, out, n, mult, lse, scale);
   }
