@@ -70,7 +70,14 @@ struct F32 {
   static void stream(T *p, __m512 x) { _mm512_stream_ps(p, x); }
 };
 
-inline __m512 widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+// bf16 -> f32 in element order: vpermw doubles each word into its dword, the AND keeps the high copy
+// (Zen 5: about a third of the cost of vpmovzxwd + vpslld, which share the FADD pipes).
+inline __m512 widen_bf16(__m256i h) {
+  const __m512i idx = _mm512_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8, 7, 7, 6, 6, 5, 5, 4, 4,
+                                       3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512i w = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(h));
+  return _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+}
 inline __m256i narrow_bf16(__m512 x) {  // round to nearest even; NaN stays a quiet NaN
   const __m512i u = _mm512_castps_si512(x);
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
@@ -467,6 +474,78 @@ constexpr int64_t kSweepBlock = UNIGAP_LP_BLOCK;
 // exponentials, so the core alone keeps too few misses in flight to stream from memory.
 constexpr int64_t kSweepPrefetch = UNIGAP_LP_PF;
 
+// The end of a sweep: the 16 lanes' (max, sum, entropy term) merged into the row's, in registers
+// (a scalar loop with libm exp2 costs ~0.2 cycle per element of a 32000-wide row). Out of line so
+// that its constants do not compete for registers with the sweep's loop.
+template <bool ENT>
+__attribute__((noinline)) void merge_lanes(__m512 zm, __m512 ls, __m512 lt, float mult, float *gm_out, float *s_out,
+                                           float *t_out) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  const bool nan = (_mm512_cmp_ps_mask(ls, ls, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(zm, zm, _CMP_UNORD_Q)) != 0;
+  const float gm = _mm512_reduce_max_ps(_mm512_mask_mov_ps(zm, _mm512_cmp_ps_mask(zm, zm, _CMP_UNORD_Q), ninf));
+  const float gsafe = gm == -INFINITY ? 0.0f : gm;
+  const __mmask16 live = _mm512_cmp_ps_mask(ls, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+  const __m512 dj = _mm512_maskz_sub_ps(live, zm, _mm512_set1_ps(gsafe));
+  const Exp2Table ex(1.0f);
+  const __m512 fj = ex(_mm512_max_ps(_mm512_set1_ps(kExp2Lo), _mm512_mul_ps(dj, _mm512_set1_ps(mult))));
+  float S = _mm512_reduce_add_ps(_mm512_maskz_mul_ps(live, fj, ls)), T = 0;
+  if (ENT) T = _mm512_reduce_add_ps(_mm512_maskz_mul_ps(live, fj, _mm512_fmadd_ps(ls, dj, lt)));
+  *gm_out = gm;
+  *s_out = nan ? NAN : S;
+  *t_out = T;
+}
+
+// Pass 2 of one full block (`cur`, B elements) interleaved with pass 1 of the next full block (`next`)
+// for the plain forward (no entropy, argmax or logit sum), software-pipelined in three stages over
+// groups of two vectors: stage 1 of group g, stage 2 of g - 1 and stage 3 of g - 2 in one iteration.
+// Out of line, so that its register allocation sees only this loop: two vectors per group, two
+// partial sums and the constants fit the 32 registers, where the whole sweep spilled.
+template <class D>
+__attribute__((noinline)) void sweep_block(const typename D::T *cur, const typename D::T *next, __m512 msafe,
+                                           const Exp2Sum &exr, __m512 &s0r, __m512 &s1r, typename Sweep<D>::Max &mxr) {
+  using S = Sweep<D>;
+  using T = typename D::T;
+  constexpr int64_t C = D::kChunk, B = kSweepBlock;
+  constexpr int W = D::kVec;
+  constexpr int64_t GE = 32, NG = B / GE;  // elements per group (2 f32 chunks or 1 bf16 chunk)
+  const Exp2Sum ex = exr;
+  typename S::Max mx = mxr;
+  __m512 s0 = s0r, s1 = s1r;
+  __m512 d0, d1, j0, j1, a0, a1, r0, r1;
+  auto load2 = [&](const T *p, __m512 &z0, __m512 &z1) UNIGAP_AI_LAMBDA {
+    __m512 v[2];
+    S::wide(p, v);
+    if constexpr (W == 1) S::wide(p + C, v + 1);
+    z0 = ex.clamp(_mm512_sub_ps(v[0], msafe));
+    z1 = ex.clamp(_mm512_sub_ps(v[1], msafe));
+  };
+  auto next1 = [&](int64_t g) UNIGAP_AI_LAMBDA {  // pass 1 of group g of the next block
+    const T *p = next + g * GE;
+    if constexpr (W == 1) mx.add(S::raw(p), S::raw(p + C));
+    else mx.add(S::raw(p));
+    if (kSweepPrefetch) _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch, UNIGAP_LP_HINT);
+    if (kSweepPrefetch && W == 1) _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch + 64, UNIGAP_LP_HINT);
+  };
+  load2(cur, d0, d1);
+  j0 = ex.st1(d0), j1 = ex.st1(d1);
+  next1(0);
+  ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
+  load2(cur + GE, d0, d1);
+  j0 = ex.st1(d0), j1 = ex.st1(d1);
+  next1(1);
+  for (int64_t g = 2; g < NG; g++) {
+    __m512 z0, z1;
+    load2(cur + g * GE, z0, z1);
+    ex.st3(a0, r0, s0), ex.st2(d0, j0, a0, r0), d0 = z0, j0 = ex.st1(z0);
+    ex.st3(a1, r1, s1), ex.st2(d1, j1, a1, r1), d1 = z1, j1 = ex.st1(z1);
+    next1(g);
+  }
+  ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
+  ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
+  ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
+  s0r = s0, s1r = s1, mxr = mx;
+}
+
 template <class D, bool ENT, bool AM, bool ZS>
 void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   using S = Sweep<D>;
@@ -577,48 +656,8 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     s1 = s2 = s3 = _mm512_setzero_ps();
     zm = mn;
     typename S::Max mx2;
-    if (!ENT && e - b == B && ne - e == B) {
-      // pass 2 of this block interleaved with pass 1 of the next, software-pipelined in three
-      // stages over groups of two vectors: stage 1 of group g, stage 2 of g - 1 and stage 3 of
-      // g - 2 in one iteration (two vectors per group and two partial sums keep everything in the
-      // 32 registers)
-      constexpr int64_t GE = 32, NG = B / GE;  // elements per group (2 f32 chunks or 1 bf16 chunk)
-      __m512 d0, d1, j0, j1, a0, a1, r0, r1;
-      auto load2 = [&](const T *p, __m512 &z0, __m512 &z1) UNIGAP_AI_LAMBDA {
-        __m512 v[2];
-        S::wide(p, v);
-        if constexpr (W == 1) S::wide(p + C, v + 1);
-        z0 = ex.clamp(_mm512_sub_ps(v[0], msafe));
-        z1 = ex.clamp(_mm512_sub_ps(v[1], msafe));
-      };
-      auto next1 = [&](int64_t g) UNIGAP_AI_LAMBDA {  // pass 1 of group g of the next block
-        const T *p = row + e + g * GE;
-        if constexpr (W == 1) p1_pair(p, mx2);
-        else p1_chunk(p, mx2);
-        if (kSweepPrefetch) _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch, UNIGAP_LP_HINT);
-        if (kSweepPrefetch && W == 1) _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch + 64, UNIGAP_LP_HINT);
-      };
-      load2(row + b, d0, d1);
-      j0 = ex.st1(d0), j1 = ex.st1(d1);
-      next1(0);
-      ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
-      load2(row + b + GE, d0, d1);
-      j0 = ex.st1(d0), j1 = ex.st1(d1);
-      next1(1);
-      for (int64_t g = 2; g < NG; g += 2) {
-        __m512 z0, z1;
-        load2(row + b + g * GE, z0, z1);
-        ex.st3(a0, r0, s0), ex.st2(d0, j0, a0, r0), d0 = z0, j0 = ex.st1(z0);
-        ex.st3(a1, r1, s1), ex.st2(d1, j1, a1, r1), d1 = z1, j1 = ex.st1(z1);
-        next1(g);
-        load2(row + b + (g + 1) * GE, z0, z1);
-        ex.st3(a0, r0, s0), ex.st2(d0, j0, a0, r0), d0 = z0, j0 = ex.st1(z0);
-        ex.st3(a1, r1, s1), ex.st2(d1, j1, a1, r1), d1 = z1, j1 = ex.st1(z1);
-        next1(g + 1);
-      }
-      ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
-      ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
-      ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
+    if (!ENT && !kWide1 && e - b == B && ne - e == B) {
+      sweep_block<D>(row + b, row + e, msafe, ex, s0, s1, mx2);
     } else if (e - b == B && ne - e == B) {
       // pass 2 of this block interleaved with pass 1 of the next
       for (int64_t i = 0; i < B; i += 4 * C) {
@@ -651,26 +690,11 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     if (e < ne) bm = mx2.finish();
   }
   // merge the 16 lanes
-  alignas(64) float lm[16], ls[16], lt[16], lb[16];
+  alignas(64) float lb[16];
   alignas(64) int32_t li[16];
-  _mm512_store_ps(lm, zm);
-  _mm512_store_ps(ls, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-  _mm512_store_ps(lt, _mm512_add_ps(_mm512_add_ps(t0, t1), _mm512_add_ps(t2, t3)));
-  float gm = -INFINITY;
-  bool nan = false;
-  for (int j = 0; j < 16; j++) {
-    if (lm[j] > gm) gm = lm[j];
-    nan |= std::isnan(ls[j]) || std::isnan(lm[j]);
-  }
-  const float gsafe = gm == -INFINITY ? 0.0f : gm;
-  float Sum = 0, Tt = 0;
-  for (int j = 0; j < 16; j++) {
-    if (ls[j] == 0) continue;
-    const float dj = lm[j] - gsafe, fj = std::exp2(dj * mult);
-    Sum += fj * ls[j];
-    if (ENT) Tt += fj * (lt[j] + ls[j] * dj);
-  }
-  if (nan) Sum = NAN;
+  float gm, Sum, Tt;
+  merge_lanes<ENT>(zm, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)),
+                   _mm512_add_ps(_mm512_add_ps(t0, t1), _mm512_add_ps(t2, t3)), mult, &gm, &Sum, &Tt);
   out->m = gm * mult;  // base-2 units (Table::base2): the max of fl(z * mult), as the dispatch forms x_y
   out->s = Sum;
   out->t = Tt * mult;
