@@ -1,25 +1,30 @@
 #!/usr/bin/env node
 /**
- * The main job's experiments (issue 7 "What it must show"), serially, on the built package (dist/):
- * for loop seeds 0, 1, 2 (pretraining seed 0, the cached default model), `unigap run` defaults
- * (5 rounds, N = 8): sft and clo clean and with --corrupt 0.5 / 0.75 / 1, guard on; every run the guard
- * stopped again with --no-guard to see every round (a run it did not stop is its own --no-guard run);
- * clean and --corrupt 0.5 also with the old guard signals (own-sample understanding, probe generation
- * only) for comparison. Then the false-positive corruption (`--corrupt-mode accept`: a share P of the
- * self-REJECTED training samples marked accepted): sft and clo at --corrupt 0.5 and 1, guard on and
- * --no-guard (always run, so every round is seen).
+ * The main job's experiments (issue 7 "What it must show"), serially, on the built package (dist/).
  *
- *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|flip|accept]
+ * 1. Coupling probe (does training generation on (P, x) raise the judge's p_yes(P, x)?), on three
+ *    pretrained models (pretraining seed 0): `v1` = world v1 (concatenating prompt encoder, no prompt
+ *    dropout, so π(x|∅) is an input the generator never saw; Bayes-link weight fitted by calibration),
+ *    `link` = v1 + prompt dropout 0.1 (∅ trained as the marginal) + Bayes-link weight 1 per nat, and
+ *    `v3` = the default (link + the convolutional prompt encoder). For each: the judge's scalars, AUCs
+ *    on fixed constructed pairs (judge, its cosine part, the PMI alone), and 5 SFT steps (fresh Adam,
+ *    lr 0.002, the loop's token-mean NLL) on one batch of 16 own samples of 16 train prompts: mean change
+ *    of the judge's logit, log π(x|y), log π(x|∅) and the PMI for the trained pairs, the same prompts'
+ *    untrained samples and the trained images under another prompt.
+ * 2. The loop, loop seeds 0, 1, 2 (`unigap run` defaults: 5 rounds, N = 8), guard on, every run that the
+ *    guard stopped rerun with --no-guard: v3 sft / clo clean and --corrupt 0.5 / 1 in each corruption
+ *    mode (wrong = the default, flip, accept); link and v1 sft / clo clean and --corrupt 1 (wrong).
  *
- * --set flip: only the first group (clean and --corrupt-mode flip); --set accept: only the accept group.
+ *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|probe|loop]
  *
- * Writes DIR/results.json (every run's per-round metrics, test split before/after, guard events) and
- * prints the markdown tables of bench/results/world-experiments.md.
+ * Writes DIR/results.json and prints the markdown tables of bench/results/world-experiments.md.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const { runWorldJob } = await import('../dist/world/job.js');
+const { runWorldJob, labelledPairs } = await import('../dist/world/job.js');
+const { loadPretrainedModel, NULL_PROMPT } = await import('../dist/world/pretrain.js');
+const { worldSplits } = await import('../dist/world/prompts.js');
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -29,9 +34,150 @@ const arg = (name, dflt) => {
 const seeds = arg('--seeds', '0,1,2').split(',').map(Number);
 const outRoot = arg('--out', '/tmp/unigap-world-experiments');
 const set = arg('--set', 'all');
-if (!['all', 'flip', 'accept'].includes(set)) throw new Error(`--set must be all, flip or accept, got ${set}`);
+if (!['all', 'probe', 'loop'].includes(set)) throw new Error(`--set must be all, probe or loop, got ${set}`);
 rmSync(outRoot, { recursive: true, force: true });
 mkdirSync(outRoot, { recursive: true });
+
+/** The models (pretraining config overrides): world v1 (before this change), v1 + the coupled Bayes link, v3 (default). */
+const MODELS = {
+  v1: { nullPromptRate: 0, model: { bayesLinkWeight: null, encoder: 'concat' } },
+  link: { model: { encoder: 'concat' } },
+  v3: {},
+};
+
+const p = (x) => (x === null || x === undefined ? '-' : (100 * x).toFixed(1));
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const lines = [];
+const out = { seeds, probe: {}, results: [] };
+
+// ------------------------------------------------------------------------------ 1. coupling probe
+
+function seqLogprob(model, prompt, tokens) {
+  const o = model.forward([{ prompt, tokens }]);
+  const V = o.vocab;
+  let s = 0;
+  for (let t = 0; t < o.labels.length; t++) {
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) m = Math.max(m, o.logits[t * V + v]);
+    let z = 0;
+    for (let v = 0; v < V; v++) z += Math.exp(o.logits[t * V + v] - m);
+    s += o.logits[t * V + o.labels[t]] - m - Math.log(z);
+  }
+  return s;
+}
+
+function auc(scores, labels) {
+  let n = 0;
+  let c = 0;
+  for (let i = 0; i < scores.length; i++)
+    if (labels[i])
+      for (let j = 0; j < scores.length; j++)
+        if (!labels[j]) {
+          n++;
+          c += scores[i] > scores[j] ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+        }
+  return c / n;
+}
+
+function sftStep(model, examples) {
+  const o = model.forward(examples);
+  const V = o.vocab;
+  const rows = o.labels.length;
+  const g = new Float32Array(o.logits.length);
+  for (let r = 0; r < rows; r++) {
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) m = Math.max(m, o.logits[r * V + v]);
+    let z = 0;
+    for (let v = 0; v < V; v++) z += Math.exp(o.logits[r * V + v] - m);
+    for (let v = 0; v < V; v++) g[r * V + v] = Math.exp(o.logits[r * V + v] - m) / z / rows;
+    g[r * V + o.labels[r]] -= 1 / rows;
+  }
+  model.step(g, { learningRate: 0.002 });
+}
+
+function couplingProbe(name) {
+  const { model } = loadPretrainedModel({ config: MODELS[name] });
+  const P = model.params;
+  const lambda = P['und.pmi'][0];
+  const splits = worldSplits();
+  const res = { scale: P['und.scale'][0], bias: P['und.bias'][0], lambdaPerNat: lambda / 16, auc: {}, steps: {} };
+  const logitOf = (prompt, tokens) => {
+    const q = model.judgeMany([{ prompt, tokens }])[0];
+    return Math.log(q / (1 - q));
+  };
+  for (const split of ['train', 'probe']) {
+    const items = labelledPairs(splits[split], 8, 3);
+    const labels = items.map((i) => i.label);
+    const logit = items.map((i) => logitOf(i.prompt, i.image.tokens));
+    const pmi = items.map(
+      (i) => seqLogprob(model, i.prompt, i.image.tokens) - seqLogprob(model, NULL_PROMPT, i.image.tokens),
+    );
+    res.auc[split] = {
+      pairs: items.length,
+      judge: auc(logit, labels),
+      cosPart: auc(
+        logit.map((l, k) => l - (lambda * pmi[k]) / 16),
+        labels,
+      ),
+      pmi: auc(pmi, labels),
+    };
+  }
+  const tp = splits.train;
+  const data = tp.map((prompt, i) => ({
+    prompt,
+    images: model.generate(prompt, 4, { temperature: 1, seed: 500 + i }),
+  }));
+  const idx = Array.from({ length: 16 }, (_, k) => (k * 7) % tp.length);
+  const trained = idx.map((i) => ({ prompt: data[i].prompt, tokens: data[i].images[0].tokens }));
+  const sets = {
+    'trained pairs (P, x)': trained.map((e) => [e.prompt, e.tokens]),
+    'same prompt, untrained own sample (P, x′)': idx.map((i) => [data[i].prompt, data[i].images[1].tokens]),
+    'another prompt, trained image (P′, x)': idx.map((i) => [
+      data[(i + 1) % tp.length].prompt,
+      data[i].images[0].tokens,
+    ]),
+  };
+  const feats = (prompt, tokens) => {
+    const a = seqLogprob(model, prompt, tokens);
+    const b = seqLogprob(model, NULL_PROMPT, tokens);
+    return [logitOf(prompt, tokens), a, b, a - b];
+  };
+  const before = Object.fromEntries(Object.entries(sets).map(([k, s]) => [k, s.map(([q, t]) => feats(q, t))]));
+  for (let s = 0; s < 5; s++) sftStep(model, trained);
+  for (const [k, s] of Object.entries(sets)) {
+    const d = s.map(([q, t], i) => feats(q, t).map((v, j) => v - before[k][i][j]));
+    const m = [0, 1, 2, 3].map((j) => mean(d.map((r) => r[j])));
+    res.steps[k] = { dLogit: m[0], dCond: m[1], dNull: m[2], dPmi: m[3] };
+  }
+  return res;
+}
+
+if (set !== 'loop') {
+  for (const name of Object.keys(MODELS)) out.probe[name] = couplingProbe(name);
+  const f2 = (x) => x.toFixed(2);
+  const f3 = (x) => x.toFixed(3);
+  lines.push('### Coupling probe (pretraining seed 0)');
+  lines.push('');
+  lines.push(
+    '| model | cos scale | bias | Bayes-link weight (per nat) | AUC train: judge / cos part / PMI | AUC probe: judge / cos part / PMI |',
+  );
+  lines.push('|---|---|---|---|---|---|');
+  for (const [name, r] of Object.entries(out.probe))
+    lines.push(
+      `| ${name} | ${f2(r.scale)} | ${f2(r.bias)} | ${f2(r.lambdaPerNat)} | ${f3(r.auc.train.judge)} / ${f3(r.auc.train.cosPart)} / ${f3(r.auc.train.pmi)} | ${f3(r.auc.probe.judge)} / ${f3(r.auc.probe.cosPart)} / ${f3(r.auc.probe.pmi)} |`,
+    );
+  lines.push('');
+  lines.push('5 SFT steps on one batch of 16 own samples (16 train prompts), mean change:');
+  lines.push('');
+  lines.push('| model | pairs | Δ judge logit | Δ log π(x\\|y) | Δ log π(x\\|∅) | Δ PMI (nats) |');
+  lines.push('|---|---|---|---|---|---|');
+  for (const [name, r] of Object.entries(out.probe))
+    for (const [k, d] of Object.entries(r.steps))
+      lines.push(`| ${name} | ${k} | ${f3(d.dLogit)} | ${f2(d.dCond)} | ${f2(d.dNull)} | ${f2(d.dPmi)} |`);
+  lines.push('');
+}
+
+// ------------------------------------------------------------------------------------- 2. the loop
 
 const v = (r) => (r ? r.value : null);
 function summarize(name, res, seconds) {
@@ -43,9 +189,7 @@ function summarize(name, res, seconds) {
     fixedFP: v(m.fixedProbe?.falsePositiveRate),
     fixedFN: v(m.fixedProbe?.falseNegativeRate),
     ownUnd: v(m.external?.understandingAccuracy),
-    probeOwnUnd: v(m.probe?.understandingAccuracy),
     nonunified: v(m.nonunified),
-    probeNonunified: v(m.probe?.nonunified),
     falsePositive: v(m.external?.falsePositiveRate),
     sftExamples: m.train.sftExamples,
     tripped: m.guard?.tripped ?? null,
@@ -56,14 +200,7 @@ function summarize(name, res, seconds) {
     name,
     seconds,
     rounds,
-    test: {
-      before: {
-        gen: t.before.generationAccuracy,
-        und: t.before.understandingAccuracy,
-        nonunified: t.before.nonunified,
-      },
-      after: { gen: t.after.generationAccuracy, und: t.after.understandingAccuracy, nonunified: t.after.nonunified },
-    },
+    test: { before: { gen: t.before.generationAccuracy }, after: { gen: t.after.generationAccuracy } },
     judgeFixedSet: {
       train: [res.report.judgeFixedSet.train.before.accuracy, res.report.judgeFixedSet.train.after.accuracy],
       test: [res.report.judgeFixedSet.test.before.accuracy, res.report.judgeFixedSet.test.after.accuracy],
@@ -72,182 +209,127 @@ function summarize(name, res, seconds) {
   };
 }
 
-// The guard as it was before the fixed probe set: own-sample probe understanding, probe generation only.
-const OLD_GUARD = { guardUnderstanding: 'own', guardTrainGeneration: false };
-
-const results = [];
-async function runOne({ strategy, seed, corrupt, mode, variant }) {
-  const guard = variant !== 'noguard';
-  const tag = mode === 'accept' ? `${strategy}-accept${corrupt}-s${seed}` : `${strategy}-c${corrupt}-s${seed}`;
-  const name = `${tag}-${variant}`;
-  const fields = { strategy, seed, corrupt, mode, guard, variant };
-  // A flip run the guard did not stop is its own --no-guard run (same seed, same rounds).
-  if (!guard && mode === 'flip') {
-    const g = results.find((r) => r.name === `${tag}-guard`);
-    if (g && !g.guardEvents.length) {
-      results.push({ ...g, ...fields, name, sameAs: g.name });
-      return;
-    }
-  }
+async function runOne({ model, strategy, seed, corrupt, mode, guard }) {
+  const tag = `${model}-${strategy}-${corrupt ? `${mode}${corrupt}` : 'clean'}-s${seed}`;
+  const name = `${tag}-${guard ? 'guard' : 'noguard'}`;
   const t0 = Date.now();
-  const loop = { ...(variant === 'oldguard' ? OLD_GUARD : {}), corruptMode: mode };
-  const res = await runWorldJob({ strategy, seed, corrupt, guard, loop, out: join(outRoot, name) });
-  const s = summarize(name, res, (Date.now() - t0) / 1000);
-  Object.assign(s, fields);
-  results.push(s);
+  const res = await runWorldJob({
+    strategy,
+    seed,
+    corrupt,
+    guard,
+    loop: { corruptMode: mode },
+    pretrain: MODELS[model],
+    out: join(outRoot, name),
+  });
+  const s = Object.assign(summarize(name, res, (Date.now() - t0) / 1000), {
+    model,
+    strategy,
+    seed,
+    corrupt,
+    mode,
+    guard,
+  });
+  out.results.push(s);
   const last = s.rounds.at(-1);
   console.error(
-    `${name}: ${s.seconds.toFixed(1)} s; final train gen ${(100 * last.trainGen).toFixed(1)}%, NU ${(100 * last.nonunified).toFixed(1)}%` +
+    `${name}: ${s.seconds.toFixed(1)} s; final train gen ${p(last.trainGen)}%, NU ${p(last.nonunified)}%` +
       (s.guardEvents.length ? `; guard r${s.guardEvents[0].round}` : ''),
   );
+  return s;
 }
 
-if (set !== 'accept')
-  for (const seed of seeds)
-    for (const strategy of ['sft', 'clo'])
-      for (const corrupt of [0, 0.5, 0.75, 1])
-        for (const variant of corrupt <= 0.5 ? ['guard', 'noguard', 'oldguard'] : ['guard', 'noguard'])
-          await runOne({ strategy, seed, corrupt, mode: 'flip', variant });
-if (set !== 'flip')
-  for (const seed of seeds)
-    for (const strategy of ['sft', 'clo'])
-      for (const corrupt of [0.5, 1])
-        for (const variant of ['guard', 'noguard']) await runOne({ strategy, seed, corrupt, mode: 'accept', variant });
-writeFileSync(join(outRoot, 'results.json'), JSON.stringify({ seeds, results }, null, 2) + '\n');
-
-// --- markdown tables ---
-const p = (x) => (x === null || x === undefined ? '-' : (100 * x).toFixed(1));
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const cols = [
-  ['train gen', (r) => r.trainGen],
-  ['probe gen', (r) => r.probeGen],
-  ['und fixed', (r) => r.fixedUnd],
-  ['fixed FP', (r) => r.fixedFP],
-  ['fixed FN', (r) => r.fixedFN],
-  ['und own', (r) => r.ownUnd],
-  ['Nonunified', (r) => r.nonunified],
-];
-// The accept group also shows how many wrong images the judge passes on its own samples.
-const acceptCols = [...cols, ['own FP (wrong among accepted)', (r) => r.falsePositive]];
-const VARIANT_LABEL = { guard: '', noguard: ' --no-guard', oldguard: ' (old guard)' };
-const runLabel = (g) =>
-  `${g.strategy}${g.corrupt ? ` --corrupt ${g.corrupt}` : ''}${g.mode === 'accept' ? ' --corrupt-mode accept' : ''}${VARIANT_LABEL[g.variant]}`;
-const inGroup = (g) => (r) =>
-  r.strategy === g.strategy && r.corrupt === g.corrupt && r.mode === g.mode && r.variant === g.variant;
-
-function guardCell(r) {
-  if (r.guardEvents.length)
-    return `r${r.guardEvents[0].round} → r${r.guardEvents[0].rolledBackTo}: ${r.guardEvents[0].reason
-      .replace(/^co-degradation at round \d+: /, '')
-      .replace(/\(tolerance.*$/, '')
-      .trim()}`;
-  if (!r.guard) return 'off';
-  const w = r.rounds.filter((m) => m.warning);
-  return w.length
-    ? `none; warnings r${w.map((m) => m.round).join(',')} (${w[0].warning.replace(/^.*not stopped\): /, '').replace(/ vs best round.*$/, '')})`
-    : 'none';
+const groups = [];
+for (const strategy of ['sft', 'clo']) {
+  groups.push({ model: 'v3', strategy, corrupt: 0, mode: 'wrong' });
+  for (const mode of ['wrong', 'flip', 'accept'])
+    for (const corrupt of [0.5, 1]) groups.push({ model: 'v3', strategy, corrupt, mode });
 }
+for (const model of ['link', 'v1'])
+  for (const strategy of ['sft', 'clo'])
+    for (const corrupt of [0, 1]) groups.push({ model, strategy, corrupt, mode: 'wrong' });
 
-function tables(groups, rs0, columns, perRound) {
-  const lines = [];
-  lines.push('### Means over seeds (round 0 → final round)');
-  lines.push('');
-  lines.push(`| run | ${columns.map((c) => c[0]).join(' | ')} | test gen (before → after) | guard trips |`);
-  lines.push(`|---|${columns.map(() => '---').join('|')}|---|---|`);
-  for (const g of groups) {
-    const rs = rs0.filter(inGroup(g));
-    if (!rs.length) continue;
-    const cells = columns.map(
-      ([, f]) => `${p(mean(rs.map((r) => f(r.rounds[0]))))} → ${p(mean(rs.map((r) => f(r.rounds.at(-1)))))}`,
-    );
-    const tg = `${p(mean(rs.map((r) => r.test.before.gen)))} → ${p(mean(rs.map((r) => r.test.after.gen)))}`;
-    const trips = rs.filter((r) => r.guardEvents.length).length;
-    lines.push(
-      `| ${runLabel(g)} | ${cells.join(' | ')} | ${tg} | ${g.variant !== 'noguard' ? `${trips}/${rs.length}` : '-'} |`,
-    );
-  }
-  lines.push('');
-  lines.push('### Per seed');
-  lines.push('');
-  lines.push(`| run | seed | ${columns.map((c) => c[0]).join(' | ')} | test gen | guard | s |`);
-  lines.push(`|---|---|${columns.map(() => '---').join('|')}|---|---|---|`);
-  for (const r of rs0) {
-    if (r.sameAs) continue;
-    const cells = columns.map(([, f]) => `${p(f(r.rounds[0]))} → ${p(f(r.rounds.at(-1)))}`);
-    lines.push(
-      `| ${r.name} | ${r.seed} | ${cells.join(' | ')} | ${p(r.test.before.gen)} → ${p(r.test.after.gen)} | ${guardCell(r)} | ${r.seconds.toFixed(0)} |`,
-    );
-  }
-  lines.push('');
-  lines.push(`### Per round, every round run without the guard (${perRound.map((c) => c[0]).join(' / ')}, %)`);
-  lines.push('');
-  for (const r of rs0) {
-    if (r.guard) continue;
-    lines.push(
-      `- ${r.name.replace(/-noguard$/, '')}: ${r.rounds.map((m) => `r${m.round} ${perRound.map(([, f]) => p(f(m))).join('/')}`).join(', ')}`,
-    );
-  }
+if (set !== 'probe') {
+  for (const seed of seeds)
+    for (const g of groups) {
+      const s = await runOne({ ...g, seed, guard: true });
+      // A run the guard stopped is rerun without it, to see every round.
+      if (s.guardEvents.length) await runOne({ ...g, seed, guard: false });
+    }
+  const cols = [
+    ['train gen', (r) => r.trainGen],
+    ['probe gen', (r) => r.probeGen],
+    ['und fixed', (r) => r.fixedUnd],
+    ['fixed FP', (r) => r.fixedFP],
+    ['fixed FN', (r) => r.fixedFN],
+    ['own FP', (r) => r.falsePositive],
+    ['Nonunified', (r) => r.nonunified],
+  ];
+  const label = (g) => `${g.model} ${g.strategy}${g.corrupt ? ` --corrupt ${g.corrupt} --corrupt-mode ${g.mode}` : ''}`;
+  const inGroup = (g, guard) => (r) =>
+    r.model === g.model &&
+    r.strategy === g.strategy &&
+    r.corrupt === g.corrupt &&
+    (r.corrupt === 0 || r.mode === g.mode) &&
+    r.guard === guard;
+  // The unguarded view of a run: its --no-guard rerun when the guard stopped it, else the run itself.
+  const unguarded = (g) =>
+    seeds.map((seed) => {
+      const rs = out.results.filter((r) => inGroup(g, r.guard)(r) && r.seed === seed);
+      return rs.find((r) => !r.guard) ?? rs[0];
+    });
+  lines.push('### Means over seeds, without the guard (round 0 → round 5)');
   lines.push('');
   lines.push(
-    '### Understanding on fixed constructed pairs of train / test prompts (measureJudge, 16 per prompt), before → after',
+    `| run | ${cols.map((c) => c[0]).join(' | ')} | test gen | judge, train pairs | judge, test pairs | guard trips |`,
   );
-  lines.push('');
-  lines.push('| run | train prompts (960 pairs) | test prompts (480 pairs) |');
-  lines.push('|---|---|---|');
+  lines.push(`|---|${cols.map(() => '---').join('|')}|---|---|---|---|`);
   for (const g of groups) {
-    if (g.variant !== 'noguard') continue;
-    const rs = rs0.filter(inGroup(g));
-    if (!rs.length) continue;
-    const ba = (k) =>
-      `${p(mean(rs.map((r) => r.judgeFixedSet[k][0])))} → ${p(mean(rs.map((r) => r.judgeFixedSet[k][1])))}`;
-    lines.push(`| ${runLabel({ ...g, variant: 'guard' })} (mean) | ${ba('train')} | ${ba('test')} |`);
-  }
-  return lines;
-}
-
-const lines = [];
-lines.push(
-  `Seeds ${seeds.join(', ')}; values in %. Round 0 = baseline; "final" = last round run (after a guard trip: the tripping round).`,
-);
-lines.push('');
-const flipGroups = [];
-for (const corrupt of [0, 0.5, 0.75, 1])
-  for (const strategy of ['sft', 'clo'])
-    for (const variant of ['guard', 'noguard', 'oldguard'])
-      flipGroups.push({ strategy, corrupt, mode: 'flip', variant });
-const flipResults = results.filter((r) => r.mode === 'flip');
-if (flipResults.length) {
-  const perRound = [
-    ['train gen', (m) => m.trainGen],
-    ['und fixed', (m) => m.fixedUnd],
-    ['Nonunified', (m) => m.nonunified],
-  ];
-  lines.push(...tables(flipGroups, flipResults, cols, perRound));
-  lines.push('');
-}
-const acceptGroups = [];
-for (const corrupt of [0.5, 1])
-  for (const strategy of ['sft', 'clo'])
-    for (const variant of ['guard', 'noguard']) acceptGroups.push({ strategy, corrupt, mode: 'accept', variant });
-const acceptResults = results.filter((r) => r.mode === 'accept');
-if (acceptResults.length) {
-  lines.push('## --corrupt-mode accept (false positives enter training)');
-  lines.push('');
-  const perRound = [
-    ['train gen', (m) => m.trainGen],
-    ['probe gen', (m) => m.probeGen],
-    ['und fixed', (m) => m.fixedUnd],
-    ['und own', (m) => m.ownUnd],
-    ['own FP', (m) => m.falsePositive],
-    ['Nonunified', (m) => m.nonunified],
-  ];
-  lines.push(...tables(acceptGroups, acceptResults, acceptCols, perRound));
-  lines.push('');
-  lines.push('SFT examples per round (self-accepted + corrupted-to-accepted samples trained on), --no-guard runs:');
-  lines.push('');
-  for (const r of acceptResults.filter((x) => !x.guard))
-    lines.push(
-      `- ${r.name.replace(/-noguard$/, '')}: ${r.rounds.map((m) => `r${m.round} ${m.sftExamples}`).join(', ')}`,
+    const rs = unguarded(g);
+    const ba = (f0, f1) => `${p(mean(rs.map(f0)))} → ${p(mean(rs.map(f1)))}`;
+    const cells = cols.map(([, f]) =>
+      ba(
+        (r) => f(r.rounds[0]),
+        (r) => f(r.rounds.at(-1)),
+      ),
     );
+    const trips = out.results.filter((r) => inGroup(g, true)(r) && r.guardEvents.length).length;
+    lines.push(
+      `| ${label(g)} | ${cells.join(' | ')} | ${ba(
+        (r) => r.test.before.gen,
+        (r) => r.test.after.gen,
+      )} | ${ba(
+        (r) => r.judgeFixedSet.train[0],
+        (r) => r.judgeFixedSet.train[1],
+      )} | ${ba(
+        (r) => r.judgeFixedSet.test[0],
+        (r) => r.judgeFixedSet.test[1],
+      )} | ${trips}/${seeds.length} |`,
+    );
+  }
+  lines.push('');
+  lines.push('### Guard (runs with the guard on)');
+  lines.push('');
+  for (const r of out.results.filter((x) => x.guard)) {
+    const ev = r.guardEvents[0];
+    const w = r.rounds.filter((m) => m.warning);
+    lines.push(
+      `- ${r.name}: ${ev ? `tripped r${ev.round} → rolled back to r${ev.rolledBackTo}: ${ev.reason}` : 'no trip'}${w.length ? `; warnings r${w.map((m) => m.round).join(',')}` : ''}`,
+    );
+  }
+  lines.push('');
+  lines.push('### Per round, without the guard (train gen / probe gen / und fixed / own FP / Nonunified, %)');
+  lines.push('');
+  for (const g of groups)
+    for (const r of unguarded(g))
+      lines.push(
+        `- ${r.name.replace(/-(no)?guard$/, '')}: ${r.rounds
+          .map(
+            (m) =>
+              `r${m.round} ${[m.trainGen, m.probeGen, m.fixedUnd, m.falsePositive, m.nonunified].map(p).join('/')}`,
+          )
+          .join(', ')}`,
+      );
 }
+writeFileSync(join(outRoot, 'results.json'), JSON.stringify(out, null, 2) + '\n');
 console.log(lines.join('\n'));
