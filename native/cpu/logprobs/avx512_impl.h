@@ -466,6 +466,9 @@ constexpr float kSweepMultLo = 8.67361738e-19f, kSweepMultHi = 1.15292150e18f;
 #ifndef UNIGAP_LP_PF
 #define UNIGAP_LP_PF 8192
 #endif
+#ifndef UNIGAP_LP_STAGES
+#define UNIGAP_LP_STAGES 4
+#endif
 #ifndef UNIGAP_LP_HINT
 #define UNIGAP_LP_HINT _MM_HINT_T0
 #endif
@@ -512,12 +515,25 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
   typename S::Max mx = mxr;
   __m512 s0 = s0r, s1 = s1r;
   __m512 d0, d1, j0, j1, a0, a1, r0, r1;
+  // bf16: the clamp on the raw words, once per 32 (z >= msafe - 160 / mult, truncated to bf16, laid
+  // out as vpunpck{l,h}wd will read it back: vpackusdw of a lane vector with itself)
+  __m512i lo16 = _mm512_setzero_si512();
+  if constexpr (W == 2) {
+    const __m512i lb = _mm512_srli_epi32(_mm512_castps_si512(_mm512_sub_ps(msafe, _mm512_set1_ps(160.0f / ex.c[0]))), 16);
+    lo16 = _mm512_packus_epi32(lb, lb);
+  }
   auto load2 = [&](const T *p, __m512 &z0, __m512 &z1) UNIGAP_AI_LAMBDA {
     __m512 v[2];
-    S::wide(p, v);
-    if constexpr (W == 1) S::wide(p + C, v + 1);
-    z0 = ex.clamp(_mm512_sub_ps(v[0], msafe));
-    z1 = ex.clamp(_mm512_sub_ps(v[1], msafe));
+    if constexpr (W == 1) {
+      S::wide(p, v);
+      S::wide(p + C, v + 1);
+      z0 = ex.clamp(_mm512_sub_ps(v[0], msafe));
+      z1 = ex.clamp(_mm512_sub_ps(v[1], msafe));
+    } else {
+      S::split(_mm512_min_epu16(S::raw(p), lo16), v);
+      z0 = _mm512_sub_ps(v[0], msafe);
+      z1 = _mm512_sub_ps(v[1], msafe);
+    }
   };
   auto next1 = [&](int64_t g) UNIGAP_AI_LAMBDA {  // pass 1 of group g of the next block
     const T *p = next + g * GE;
@@ -526,6 +542,27 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
     if (kSweepPrefetch) _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch, UNIGAP_LP_HINT);
     if (kSweepPrefetch && W == 1) _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch + 64, UNIGAP_LP_HINT);
   };
+#if UNIGAP_LP_STAGES == 4
+  __m512 e0, e1;  // stage 0 (load, subtract, clamp) one group further ahead
+  load2(cur, d0, d1);
+  j0 = ex.st1(d0), j1 = ex.st1(d1);
+  next1(0);
+  ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
+  load2(cur + GE, d0, d1);
+  j0 = ex.st1(d0), j1 = ex.st1(d1);
+  next1(1);
+  load2(cur + 2 * GE, e0, e1);
+  for (int64_t g = 3; g < NG; g++) {
+    __m512 z0, z1;
+    load2(cur + g * GE, z0, z1);
+    ex.st3(a0, r0, s0), ex.st2(d0, j0, a0, r0), d0 = e0, j0 = ex.st1(e0), e0 = z0;
+    ex.st3(a1, r1, s1), ex.st2(d1, j1, a1, r1), d1 = e1, j1 = ex.st1(e1), e1 = z1;
+    next1(g - 1);
+  }
+  ex.st3(a0, r0, s0), ex.st2(d0, j0, a0, r0), d0 = e0, j0 = ex.st1(e0);
+  ex.st3(a1, r1, s1), ex.st2(d1, j1, a1, r1), d1 = e1, j1 = ex.st1(e1);
+  next1(NG - 1);
+#else
   load2(cur, d0, d1);
   j0 = ex.st1(d0), j1 = ex.st1(d1);
   next1(0);
@@ -540,6 +577,7 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
     ex.st3(a1, r1, s1), ex.st2(d1, j1, a1, r1), d1 = z1, j1 = ex.st1(z1);
     next1(g);
   }
+#endif
   ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
   ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
   ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
