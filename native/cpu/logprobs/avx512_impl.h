@@ -461,7 +461,7 @@ struct Exp2Sum {
 constexpr float kSweepMultLo = 8.67361738e-19f, kSweepMultHi = 1.15292150e18f;
 // Block length of the sweep (elements; a multiple of every kChunk): two blocks live in L1 at once.
 #ifndef UNIGAP_LP_BLOCK
-#define UNIGAP_LP_BLOCK 1024
+#define UNIGAP_LP_BLOCK 2048
 #endif
 #ifndef UNIGAP_LP_PF
 #define UNIGAP_LP_PF 8192
