@@ -14,8 +14,11 @@
  * 2. The loop, loop seeds 0, 1, 2 (`unigap run` defaults: 5 rounds, N = 8), guard on, every run that the
  *    guard stopped rerun with --no-guard: v3 sft / clo clean and --corrupt 0.5 / 1 in each corruption
  *    mode (wrong = the default, flip, accept); link and v1 sft / clo clean and --corrupt 1 (wrong).
+ * 3. Who selects the SFT data (v3 and v1, loop seeds 0-2): online SFT by hand (each round that round's fresh samples, i.e. clo without
+ *    the curriculum), 5 rounds, training set chosen by the model's own judge or by the external validator; the judge scored on the FIXED round-0
+ *    own samples of the train prompts (co-improvement where the paper measures it) and on constructed pairs.
  *
- *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|probe|loop]
+ *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|probe|loop|select]
  *
  * Writes DIR/results.json and prints the markdown tables of bench/results/world-experiments.md.
  */
@@ -34,7 +37,8 @@ const arg = (name, dflt) => {
 const seeds = arg('--seeds', '0,1,2').split(',').map(Number);
 const outRoot = arg('--out', '/tmp/unigap-world-experiments');
 const set = arg('--set', 'all');
-if (!['all', 'probe', 'loop'].includes(set)) throw new Error(`--set must be all, probe or loop, got ${set}`);
+if (!['all', 'probe', 'loop', 'select'].includes(set))
+  throw new Error(`--set must be all, probe, loop or select, got ${set}`);
 rmSync(outRoot, { recursive: true, force: true });
 mkdirSync(outRoot, { recursive: true });
 
@@ -152,7 +156,7 @@ function couplingProbe(name) {
   return res;
 }
 
-if (set !== 'loop') {
+if (set === 'all' || set === 'probe') {
   for (const name of Object.keys(MODELS)) out.probe[name] = couplingProbe(name);
   const f2 = (x) => x.toFixed(2);
   const f3 = (x) => x.toFixed(3);
@@ -249,7 +253,7 @@ for (const model of ['link', 'v1'])
   for (const strategy of ['sft', 'clo'])
     for (const corrupt of [0, 1]) groups.push({ model, strategy, corrupt, mode: 'wrong' });
 
-if (set !== 'probe') {
+if (set === 'all' || set === 'loop') {
   for (const seed of seeds)
     for (const g of groups) {
       const s = await runOne({ ...g, seed, guard: true });
@@ -330,6 +334,132 @@ if (set !== 'probe') {
           )
           .join(', ')}`,
       );
+}
+// ------------------------------------------------------------- 3. who selects the SFT data
+
+/**
+ * Online SFT by hand (clo without the curriculum; 5 rounds; each: N = 8 fresh samples per train prompt, the selected ones trained
+ * one epoch, batch 16, lr 0.002, the loop's token-mean NLL), with the training set selected by the model's
+ * own judge (self) or by the external validator (oracle). Measures the judge itself before and after: does
+ * it co-improve when the supervision is clean?
+ */
+async function selection(name, seed, by) {
+  const { model } = loadPretrainedModel({ config: MODELS[name] });
+  const { SceneValidator } = await import('../dist/world/validator.js');
+  const { measureJudge } = await import('../dist/world/pretrain.js');
+  const { mulberry32 } = await import('../dist/loop/rng.js');
+  const validator = new SceneValidator();
+  const splits = worldSplits();
+  const probeSet = labelledPairs(splits.probe, 16);
+  const judgeOn = (items) => {
+    const q = model.judgeMany(items.map((i) => ({ prompt: i.prompt, tokens: i.image.tokens })));
+    let right = 0;
+    items.forEach((it, k) => (right += q[k] >= 0.5 === it.label ? 1 : 0));
+    return right / items.length;
+  };
+  let fixedOwn = null; // the round-0 own samples, labelled once: only the judge moves its numbers
+  const state = () => {
+    const own = [];
+    splits.train.forEach((prompt, i) => {
+      const images = model.generate(prompt, 8, { temperature: 1, seed: 7919 * (seed + 1) + 101 * round + i });
+      const q = model.judgeMany(images.map((im) => ({ prompt, tokens: im.tokens })));
+      images.forEach((im, k) =>
+        own.push({ prompt, tokens: im.tokens, accept: q[k] >= 0.5, ok: validator.verify(prompt, im) }),
+      );
+    });
+    fixedOwn ??= own.map((o) => ({ prompt: o.prompt, image: { tokens: o.tokens }, label: o.ok }));
+    const q = model.judgeMany(fixedOwn.map((i) => ({ prompt: i.prompt, tokens: i.image.tokens })));
+    const wrong = fixedOwn.filter((i) => !i.label).length;
+    // The judge's logit on the round-0 wrong samples, and the Bayes link's part of it.
+    const lam = model.params['und.pmi'][0];
+    let logitWrong = 0;
+    let linkWrong = 0;
+    fixedOwn.forEach((it, k) => {
+      if (it.label) return;
+      logitWrong += Math.log(q[k] / (1 - q[k])) / wrong;
+      linkWrong +=
+        (lam * (seqLogprob(model, it.prompt, it.image.tokens) - seqLogprob(model, NULL_PROMPT, it.image.tokens))) /
+        16 /
+        wrong;
+    });
+    const acc = own.filter((o) => o.accept);
+    return {
+      own,
+      fixedOwnAcc: judgeOn(fixedOwn),
+      fixedOwnFP: fixedOwn.filter((i, k) => !i.label && q[k] >= 0.5).length / wrong,
+      logitWrong,
+      linkWrong,
+      gen: own.filter((o) => o.ok).length / own.length,
+      nonunified: 1 - acc.length / own.length,
+      ownFP: acc.length ? acc.filter((o) => !o.ok).length / acc.length : 0,
+      probeSet: judgeOn(probeSet),
+      trainPairs: measureJudge(model, splits.train).accuracy,
+      testPairs: measureJudge(model, splits.test).accuracy,
+    };
+  };
+  let round = 0;
+  const first = state();
+  let cur = first;
+  const rng = mulberry32(1000 + seed);
+  for (round = 1; round <= 5; round++) {
+    const data = cur.own.filter((o) => (by === 'oracle' ? o.ok : o.accept));
+    for (let i = data.length - 1; i > 0; i--) {
+      const j = Math.floor(rng() * (i + 1));
+      [data[i], data[j]] = [data[j], data[i]];
+    }
+    for (let b = 0; b < data.length; b += 16) sftStep(model, data.slice(b, b + 16));
+    cur = state();
+  }
+  const { own: _a, ...before } = first;
+  const { own: _b, ...after } = cur;
+  return { name, seed, by, before, after };
+}
+
+if (set === 'all' || set === 'select') {
+  out.selection = [];
+  for (const name of ['v3', 'v1'])
+    for (const by of ['self', 'oracle'])
+      for (const seed of seeds) {
+        const r = await selection(name, seed, by);
+        out.selection.push(r);
+        console.error(
+          `select ${name} ${by} s${seed}: gen ${p(r.before.gen)} -> ${p(r.after.gen)}, probe-set judge ${p(r.before.probeSet)} -> ${p(r.after.probeSet)}`,
+        );
+      }
+  const f = (d, x) => (d ? x.toFixed(d) : p(x));
+  const keys = [
+    ['train gen', 'gen'],
+    ['Nonunified', 'nonunified'],
+    ['own FP', 'ownFP'],
+    ['judge, round-0 own samples', 'fixedOwnAcc'],
+    ['judge FP, round-0 own wrong samples', 'fixedOwnFP'],
+    ['their mean judge logit', 'logitWrong', 2],
+    ['its Bayes-link part', 'linkWrong', 2],
+    ['judge, fixed probe pairs', 'probeSet'],
+    ['judge, train pairs', 'trainPairs'],
+    ['judge, test pairs', 'testPairs'],
+  ];
+  lines.push('');
+  lines.push(
+    "### Who selects the SFT data: the model's judge (self) or the external validator (oracle); online SFT by hand, 5 rounds (each round: that round's fresh selected samples of every train prompt, i.e. clo without the curriculum)",
+  );
+  lines.push('');
+  lines.push(`| selection | ${keys.map((k) => k[0]).join(' | ')} |`);
+  lines.push(`|---|${keys.map(() => '---').join('|')}|`);
+  for (const name of ['v3', 'v1'])
+    for (const by of ['self', 'oracle']) {
+      const rs = out.selection.filter((r) => r.by === by && r.name === name);
+      lines.push(
+        `| ${name} ${by} (mean of seeds ${seeds.join(', ')}) | ${keys
+          .map(([, k, d]) => `${f(d, mean(rs.map((r) => r.before[k])))} → ${f(d, mean(rs.map((r) => r.after[k])))}`)
+          .join(' | ')} |`,
+      );
+    }
+  lines.push('');
+  for (const r of out.selection)
+    lines.push(
+      `- ${r.name} ${r.by} s${r.seed}: ${keys.map(([l, k]) => `${l} ${p(r.before[k])} → ${p(r.after[k])}`).join(', ')}`,
+    );
 }
 writeFileSync(join(outRoot, 'results.json'), JSON.stringify(out, null, 2) + '\n');
 console.log(lines.join('\n'));
