@@ -157,10 +157,10 @@ function addCommon(cmd: Command): Command {
     .addOption(
       new Option(
         '--corrupt-mode <mode>',
-        "what --corrupt does: wrong = mark a share P of the self-rejected images the external judge finds wrong accepted (wrong images labelled accepted, the paper's corrupted supervision); flip = flip accept/reject of a share P of all training self-judgments; accept = mark a share P of all self-rejected ones accepted",
+        "what --corrupt does: adversarial = the training label of a share P of all training samples becomes the opposite of the external judge's verdict (wrong images accepted, right images rejected: corrupted training labels; at P = 1 training sees exactly the wrong images); wrong = mark a share P of the self-rejected images the external judge finds wrong accepted (wrong images added as accepted); flip = flip accept/reject of a share P of all training self-judgments; accept = mark a share P of all self-rejected ones accepted",
       )
         .choices([...CORRUPT_MODES])
-        .default('wrong'),
+        .default('adversarial'),
     )
     .option('--lr <x>', 'learning rate (Adam)', numArg(0, 1, true), WORLD_LOOP_DEFAULTS.learningRate)
     .option(

@@ -85,7 +85,7 @@ describe('unigap run', () => {
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/); // self-contained
   });
 
-  it('--corrupt-mode reaches the loop config (default wrong; accept on request)', () => {
+  it('--corrupt-mode reaches the loop config (default adversarial; accept on request)', () => {
     const acc = join(work, 'corrupt-accept');
     const r = unigap(
       'run',
@@ -107,7 +107,7 @@ describe('unigap run', () => {
     expect(report.config).toMatchObject({ corrupt: 0.5, corruptMode: 'accept' });
     const dflt = join(work, 'corrupt-default');
     expect(unigap('run', '--rounds', '0', '--corrupt', '0.5', '--out', dflt, ...small).status).toBe(0);
-    expect(JSON.parse(readFileSync(join(dflt, 'report.json'), 'utf8')).config.corruptMode).toBe('wrong');
+    expect(JSON.parse(readFileSync(join(dflt, 'report.json'), 'utf8')).config.corruptMode).toBe('adversarial');
   });
 
   it('refuses to overwrite a run without --resume', () => {
@@ -161,7 +161,7 @@ describe('unigap flags', () => {
     [['run', '--rounds', 'two'], /--rounds <R>.*expected an integer/],
     [['run', '--samples', '0'], /--samples <N>.*expected an integer in \[1/],
     [['run', '--corrupt', '1.5'], /--corrupt <P>.*expected a number in \[0, 1\]/],
-    [['run', '--corrupt-mode', 'acept'], /--corrupt-mode <mode>.*Allowed choices are flip, accept, wrong/],
+    [['run', '--corrupt-mode', 'acept'], /--corrupt-mode <mode>.*Allowed choices are flip, accept, wrong, adversarial/],
     [['run', '--bogus'], /unknown option '--bogus'/],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ])('%j → clear message, non-zero exit', (args, message) => {
@@ -175,7 +175,7 @@ describe('unigap flags', () => {
     const r = unigap('run', '--help');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
-      /--corrupt-mode <mode>[\s\S]*choices:\s+"flip",\s+"accept",\s+"wrong",\s+default:\s+"wrong"/,
+      /--corrupt-mode <mode>[\s\S]*choices:\s+"flip",\s+"accept",\s+"wrong",\s+"adversarial",\s+default:\s+"adversarial"/,
     );
     for (const f of [
       '--strategy',

@@ -10,7 +10,7 @@ import type { CorruptMode, GuardUnderstanding, LoopConfig, Pairing, Strategy } f
 export const STRATEGIES: readonly Strategy[] = ['sft', 'dpo', 'c-sft', 'c-dpo', 'clo'];
 export const PAIRINGS: readonly Pairing[] = ['best-worst', 'all'];
 export const GUARD_UNDERSTANDING: readonly GuardUnderstanding[] = ['fixed', 'own'];
-export const CORRUPT_MODES: readonly CorruptMode[] = ['flip', 'accept', 'wrong'];
+export const CORRUPT_MODES: readonly CorruptMode[] = ['flip', 'accept', 'wrong', 'adversarial'];
 
 /** Strategies whose loss is DPO (they need N >= 2 samples per prompt to form pairs). */
 export function isDpoStrategy(s: Strategy): boolean {
@@ -26,7 +26,9 @@ export function isDpoStrategy(s: Strategy): boolean {
  * `corruptMode: 'flip'` (default) it flips accept ↔ reject among all of them, with 'accept' it marks
  * self-rejected samples accepted only (false positives enter training), with 'wrong' it marks self-rejected
  * samples the external judge finds wrong accepted (wrong images labelled accepted: the paper's corrupted
- * supervision; needs a judge); see corruptJudgments in data.ts.
+ * supervision; needs a judge), with 'adversarial' it sets the training label of that share of all samples
+ * to the opposite of the external verdict (wrong accepted, right rejected; at 1 training sees exactly the
+ * wrong images; needs a judge); see corruptJudgments in data.ts.
  */
 export const DEFAULT_LOOP_CONFIG: Readonly<Omit<LoopConfig, 'guard'>> = Object.freeze({
   strategy: 'sft',
@@ -87,6 +89,10 @@ export function resolveConfig(partial: Partial<LoopConfig> | undefined, hasJudge
   if (c.corruptMode === 'wrong' && c.corrupt > 0 && !hasJudge)
     throw new InvalidValueError(
       `${FN}: config.corruptMode 'wrong' needs an external judge (options.judge): it poisons the training set with the images the judge finds wrong`,
+    );
+  if (c.corruptMode === 'adversarial' && c.corrupt > 0 && !hasJudge)
+    throw new InvalidValueError(
+      `${FN}: config.corruptMode 'adversarial' needs an external judge (options.judge): it sets training labels to the opposite of the judge's verdicts`,
     );
   if (typeof c.question !== 'string')
     throw new InvalidTypeError(`${FN}: config.question must be a string, got ${typeof c.question}`);

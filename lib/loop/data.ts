@@ -87,6 +87,15 @@ export function discardPool(data: readonly PromptSamples[]): string[] {
  *   round(share * those) are marked accepted. Wrong images labelled accepted, nothing else: the paper's
  *   corrupted supervision (paper.md "Learning dynamics"). The one place a verdict decides training data:
  *   the experimenter poisons the set on purpose (the loop requires a judge for it).
+ * - 'adversarial': every sample with an external verdict is eligible; exactly round(share * those) are
+ *   chosen and their training label becomes the OPPOSITE of the verdict (wrong images accepted, right
+ *   images rejected). A chosen sample whose self-judgment already disagrees with the verdict (a false
+ *   positive or false negative of the model) keeps its judgment unchanged; the others are flipped
+ *   (pYes → 1 − pYes). At share 1 the accepted set is exactly the wrong images (SFT trains on exactly the
+ *   model's wrong samples; every DPO pair is a wrong chosen against a right rejected); the unchosen samples
+ *   keep the model's self-judgment. Corrupted training labels in the literal sense: a share `share` of the
+ *   labels is set against the truth. Like 'wrong', it reads verdicts on purpose (the loop requires a judge).
+ * Samples without an external verdict are never corrupted in 'wrong' and 'adversarial'.
  */
 export function corruptJudgments(
   data: readonly PromptSamples[],
@@ -103,7 +112,9 @@ export function corruptJudgments(
       ? all.filter((s) => !s.judgment.accept)
       : mode === 'wrong'
         ? all.filter((s) => !s.judgment.accept && s.external === false)
-        : all;
+        : mode === 'adversarial'
+          ? all.filter((s) => typeof s.external === 'boolean')
+          : all;
   const k = Math.round(share * flat.length);
   // Partial Fisher-Yates: the first k indices of a seeded permutation.
   const idx = flat.map((_, i) => i);
@@ -112,6 +123,8 @@ export function corruptJudgments(
     const j = i + Math.floor(rand() * (idx.length - i));
     [idx[i], idx[j]] = [idx[j], idx[i]];
     const s = flat[idx[i]];
+    // adversarial: the label becomes !external; a judgment that already says so is left as it is.
+    if (mode === 'adversarial' && s.judgment.accept === !s.external) continue;
     s.judgment = { pYes: 1 - s.judgment.pYes, accept: !s.judgment.accept };
   }
   return copy;

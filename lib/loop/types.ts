@@ -164,12 +164,16 @@ export interface LoopConfig {
    * DPO pairs. 'wrong': a share `corrupt` of the externally WRONG samples the model rejected is marked
    * accepted (pYes → 1 − pYes): wrong images labelled accepted, the paper's corrupted supervision (paper.md
    * "Learning dynamics"); needs an external judge (the experimenter chooses what to poison; training still
-   * never reads a verdict otherwise).
+   * never reads a verdict otherwise). 'adversarial': a share `corrupt` of ALL training samples (with an
+   * external verdict) gets the training label opposite to the external verdict: wrong images accepted,
+   * right images rejected (a judgment that already disagrees with the verdict is kept; the others flip,
+   * pYes → 1 − pYes). At 1 SFT trains on exactly the model's wrong samples and every DPO pair is a wrong
+   * image chosen over a right one: the literal "corrupted training labels"; needs an external judge.
    */
   corruptMode: CorruptMode;
 }
 
-export type CorruptMode = 'flip' | 'accept' | 'wrong';
+export type CorruptMode = 'flip' | 'accept' | 'wrong' | 'adversarial';
 
 export type GuardUnderstanding = 'fixed' | 'own';
 

@@ -196,6 +196,136 @@ describe("corruptMode 'wrong': only self-rejected samples the external judge fin
   });
 });
 
+describe("corruptMode 'adversarial': a share of all samples gets the label opposite to the external verdict", () => {
+  // A round with verdicts: 5 right and 7 wrong images; the model's own errors: a.1 accepted-wrong (false
+  // positive), c.0 rejected-right (false negative); e has no verdict.
+  const round = [
+    ps('a', 'color', [
+      [0.9, true, true],
+      [0.8, true, false],
+      [0.2, false, false],
+      [0.1, false, false],
+    ]),
+    ps('b', 'color', [
+      [0.4, false, false],
+      [0.6, true, true],
+      [0.7, true, true],
+    ]),
+    ps('c', 'shape', [
+      [0.3, false, true],
+      [0.1, false, false],
+      [0.05, false, false],
+    ]),
+    ps('d', 'shape', [
+      [0.55, true, true],
+      [0.45, false, false],
+    ]),
+    ps('e', 'count', [[0.2, false]]),
+  ];
+  const withVerdict = round.flatMap((d) => d.samples).filter((s) => s.external !== undefined).length; // 12
+  const key = (i: number, j: number) => `${i}.${j}`;
+  const changed = (c: PromptSamples[], base: PromptSamples[] = round) =>
+    c.flatMap((d, i) =>
+      d.samples.flatMap((s, j) => (s.judgment.accept !== base[i].samples[j].judgment.accept ? [key(i, j)] : [])),
+    );
+  const antiVerdict = (c: PromptSamples[]) =>
+    c.flatMap((d, i) =>
+      d.samples.flatMap((s, j) => (s.external !== undefined && s.judgment.accept === !s.external ? [key(i, j)] : [])),
+    );
+
+  it('with a judge that agrees with every verdict, exactly round(share * n) labels become anti-verdict', () => {
+    // The same round judged perfectly: every chosen sample changes, so the count is exact.
+    const perfect = round.map((d) => ({
+      prompt: d.prompt,
+      samples: d.samples.map((s) =>
+        s.external === undefined ? s : { ...s, judgment: { pYes: s.external ? 0.9 : 0.1, accept: s.external } },
+      ),
+    }));
+    for (const share of [0, 0.25, 0.5, 0.75, 1]) {
+      const c = corruptJudgments(perfect, share, 7, 1, 'adversarial');
+      const ch = changed(c, perfect);
+      expect(ch.length).toBe(Math.round(share * withVerdict));
+      expect(antiVerdict(c)).toEqual(ch);
+      for (const k of ch) {
+        const [i, j] = k.split('.').map(Number);
+        expect(c[i].samples[j].judgment.pYes).toBeCloseTo(1 - perfect[i].samples[j].judgment.pYes);
+        expect(c[i].samples[j].external).toBe(perfect[i].samples[j].external); // the verdict is carried
+      }
+    }
+  });
+
+  it('fixed seed: exact counts on a round with model errors; the errors stay, the rest flips toward anti-verdict', () => {
+    // Seed 7, round 1, share 0.5: 6 of the 12 samples with a verdict are chosen; 4 of them agreed with
+    // their verdict (they flip), 2 are the model's own errors (a.1, c.0: already anti-verdict, unchanged).
+    const c = corruptJudgments(round, 0.5, 7, 1, 'adversarial');
+    const ch = changed(c);
+    expect(ch.length).toBe(4);
+    expect(antiVerdict(c).length).toBe(2 + 4);
+    for (const k of ch) {
+      const [i, j] = k.split('.').map(Number);
+      const o = round[i].samples[j];
+      expect(o.judgment.accept).toBe(o.external); // only agreeing judgments change
+      expect(c[i].samples[j].judgment).toEqual({ pYes: 1 - o.judgment.pYes, accept: !o.external });
+    }
+    // untouched: everything not changed, pYes included; the sample without a verdict; the images
+    c.forEach((d, i) =>
+      d.samples.forEach((s, j) => {
+        if (!ch.includes(key(i, j))) expect(s.judgment).toEqual(round[i].samples[j].judgment);
+        expect(s.image).toBe(round[i].samples[j].image);
+      }),
+    );
+    // deterministic by (seed, round); the input is not modified
+    expect(changed(corruptJudgments(round, 0.5, 7, 1, 'adversarial'))).toEqual(ch);
+    expect(round[0].samples[0].judgment).toEqual({ pYes: 0.9, accept: true });
+    const others = [
+      [8, 1],
+      [9, 1],
+      [7, 2],
+      [7, 3],
+    ].map(([seed, r]) => changed(corruptJudgments(round, 0.5, seed, r, 'adversarial')));
+    expect(others.some((o) => JSON.stringify(o) !== JSON.stringify(ch))).toBe(true);
+  });
+
+  it('share 1: every label is the opposite of its verdict; SFT trains on exactly the wrong images', () => {
+    const c = corruptJudgments(round, 1, 7, 0, 'adversarial');
+    expect(antiVerdict(c).length).toBe(withVerdict);
+    expect(changed(c).length).toBe(withVerdict - 2); // all but the model's own two errors
+    expect(c[4].samples[0].judgment).toEqual(round[4].samples[0].judgment); // no verdict: untouched
+    const wrong = round.flatMap((d) => d.samples.filter((s) => s.external === false).map((s) => s.image.tokens));
+    expect(buildSftSet(c).map((e) => e.tokens)).toEqual(wrong); // 7 images, every one wrong
+    expect(wrong.length).toBe(7);
+  });
+
+  it('share 1, DPO: every pair is a wrong image chosen over a right one, by the relabelled confidence', () => {
+    const c = corruptJudgments(round, 1, 7, 0, 'adversarial');
+    const verdict = new Map(round.flatMap((d) => d.samples.map((s) => [s.image.tokens, s.external])));
+    const pairs = buildDpoPairs(c);
+    expect(pairs.map((p) => p.prompt.id)).toEqual(['a', 'b', 'c', 'd']); // e has no accepted sample
+    for (const p of pairs) {
+      expect(verdict.get(p.chosen)).toBe(false);
+      expect(verdict.get(p.rejected)).toBe(true);
+    }
+    // a: chosen among the wrong a.1 (0.8, kept), a.2 (0.2 → 0.8), a.3 (0.1 → 0.9): a.3; rejected: a.0 (0.9 → 0.1)
+    expect(pairs[0].chosen).toBe(round[0].samples[3].image.tokens);
+    expect(pairs[0].rejected).toBe(round[0].samples[0].image.tokens);
+    expect(pairs[0].chosenPYes).toBeCloseTo(0.9);
+    expect(pairs[0].rejectedPYes).toBeCloseTo(0.1);
+    expect(buildDpoPairs(c, 'all').length).toBe(3 * 1 + 1 * 2 + 2 * 1 + 1 * 1); // wrong x right per prompt
+  });
+
+  it('reaches the curriculum: sft freezes exactly the wrong images, clo relabels the pool', () => {
+    const cfg = (over: Partial<LoopConfig>) => ({ ...DEFAULT_LOOP_CONFIG, guard: false, ...over }) as LoopConfig;
+    const sft = initPool(cfg({ strategy: 'sft', corrupt: 1, corruptMode: 'adversarial' }), round);
+    expect(sft.frozen.map((d) => d.prompt.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(sft.discard).toEqual(['e']);
+    const c = cfg({ strategy: 'clo', cloStartFraction: 1, corrupt: 1, corruptMode: 'adversarial' });
+    const r = roundData(c, initPool(c, round), 1, round);
+    const samples = r.data.flatMap((d) => d.samples).filter((s) => s.external !== undefined);
+    expect(samples.length).toBe(withVerdict);
+    expect(samples.every((s) => s.judgment.accept === !s.external)).toBe(true);
+  });
+});
+
 describe('curricula', () => {
   const cfg = (over: Partial<LoopConfig>) => ({ ...DEFAULT_LOOP_CONFIG, guard: false, ...over }) as LoopConfig;
 

@@ -41,7 +41,7 @@ describe('bad options: typed errors naming the problem', () => {
     [
       { corruptMode: 1 },
       InvalidValueError,
-      /config\.corruptMode must be one of 'flip', 'accept', 'wrong', got number 1/,
+      /config\.corruptMode must be one of 'flip', 'accept', 'wrong', 'adversarial', got number 1/,
     ],
     [{ corruptMode: null }, InvalidValueError, /config\.corruptMode must be one of 'flip', 'accept', 'wrong'/],
     [{ corrupt_mode: 'accept' }, UnknownOptionError, /unknown option 'corrupt_mode' \(did you mean 'corruptMode'\?\)/],
@@ -63,13 +63,24 @@ describe('bad options: typed errors naming the problem', () => {
     expect(err.code).toMatch(/^ERR_UNIGAP_/);
   });
 
-  it("corruptMode: defaults to 'flip', accepts 'accept'; 'wrong' needs a judge when corrupt > 0", () => {
+  it("corruptMode: defaults to 'flip', accepts 'accept'; 'wrong' and 'adversarial' need a judge when corrupt > 0", () => {
     expect(resolveConfig(undefined, true).corruptMode).toBe('flip');
     expect(resolveConfig({ corruptMode: 'wrong', corrupt: 1 }, true).corruptMode).toBe('wrong');
     expect(resolveConfig({ corruptMode: 'wrong', corrupt: 0 }, false).corruptMode).toBe('wrong');
     expect(() => resolveConfig({ corruptMode: 'wrong', corrupt: 0.5 }, false)).toThrow(
       /corruptMode 'wrong' needs an external judge/,
     );
+    expect(resolveConfig({ corruptMode: 'adversarial', corrupt: 1 }, true).corruptMode).toBe('adversarial');
+    expect(resolveConfig({ corruptMode: 'adversarial', corrupt: 0 }, false).corruptMode).toBe('adversarial');
+    let err: unknown;
+    try {
+      resolveConfig({ corruptMode: 'adversarial', corrupt: 0.5 }, false);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InvalidValueError);
+    expect((err as InvalidValueError).code).toMatch(/^ERR_UNIGAP_/);
+    expect((err as Error).message).toMatch(/corruptMode 'adversarial' needs an external judge/);
     expect(resolveConfig({ corruptMode: 'accept', corrupt: 0.5 }, true)).toMatchObject({
       corruptMode: 'accept',
       corrupt: 0.5,
