@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { packageRoot } from '../../lib/native.js';
 import { rng } from '../helpers.js';
+import { killSchedule } from './kill-schedule.js';
 
 const cli = join(packageRoot, 'dist', 'cli.js');
 const work = mkdtempSync(join(tmpdir(), 'unigap-durability-'));
@@ -113,20 +114,22 @@ beforeAll(() => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('loop durability (unigap run)', () => {
-  // retry: kill moments are wall-clock timed, so each attempt hits different points; one intermittent
-  // failure (1 in ~10 local runs, cause not yet found) is under investigation (see the session note).
+  // Kill moments are wall-clock timed, so each run of the test hits different points. How many run
+  // directories 20 kills take depends on timing (tests/hardening/kill-schedule.ts); a fixed bound of 12
+  // was too tight: with a slow reference run most kill moments fell after the end (17 kills in 12
+  // directories, every resumed run identical to the reference).
   it(
     `SIGKILL at ${KILLS} random moments, --resume after each: metrics identical to an uninterrupted run`,
-    { retry: 2, timeout: 300_000 },
+    { timeout: 300_000 },
     async () => {
-      const rand = rng(20261126);
-      let kills = 0;
-      let dirs = 0;
       const log: string[] = [];
-      while (kills < KILLS && dirs < 12) {
-        const dir = join(work, `killed-${dirs++}`);
-        // Resume (or start: --resume on an empty directory starts the run) until it finishes.
-        for (let attempt = 0; attempt < 60; attempt++) {
+      const { kills } = await killSchedule({
+        kills: KILLS,
+        refMs,
+        rand: rng(20261126),
+        log,
+        attempt: async (d, delay) => {
+          const dir = join(work, `killed-${d}`);
           const before = committedRound(dir);
           const child = spawn(process.execPath, [cli, ...args(), '--out', dir, '--resume'], {
             cwd: work,
@@ -134,26 +137,19 @@ describe('loop durability (unigap run)', () => {
             stdio: ['ignore', 'ignore', 'pipe'],
           });
           let stderr = '';
-          child.stderr.on('data', (d) => (stderr += d));
+          child.stderr.on('data', (s) => (stderr += s));
           const exited = new Promise<NodeJS.Signals | number | null>((res) => child.on('exit', (c, s) => res(s ?? c)));
-          // A random moment anywhere from process start-up to past the end of an uninterrupted run.
-          const delay = kills < KILLS ? Math.floor(rand() * refMs * 1.1) : Infinity;
           const timer = Number.isFinite(delay) ? setTimeout(() => child.kill('SIGKILL'), delay) : undefined;
           const how = await exited;
           clearTimeout(timer);
-          if (how === 'SIGKILL') {
-            kills++;
-            log.push(
-              `${dir.slice(-8)}: killed after ${delay} ms (committed round ${before} -> ${committedRound(dir)})`,
-            );
-            continue;
-          }
-          expect(how, `resume exited with ${String(how)}: ${stderr}`).toBe(0);
-          expect(fingerprint(dir), `${dir} after ${log.length} kills:\n${log.join('\n')}`).toEqual(ref);
-          break;
-        }
-        expect(existsSync(join(dir, 'report.json')), `${dir} never finished`).toBe(true);
-      }
+          if (how === 'SIGKILL') return { killed: true, note: `committed round ${before} -> ${committedRound(dir)}` };
+          const history = `${dir} (refMs ${refMs}):\n${log.join('\n')}`;
+          expect(how, `resume exited with ${String(how)}: ${stderr}\n${history}`).toBe(0);
+          expect(existsSync(join(dir, 'report.json')), `no report.json after a successful exit\n${history}`).toBe(true);
+          expect(fingerprint(dir), history).toEqual(ref);
+          return { killed: false, note: `resumed from committed round ${before}` };
+        },
+      });
       expect(kills).toBeGreaterThanOrEqual(KILLS);
     },
   );
