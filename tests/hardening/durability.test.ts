@@ -2,6 +2,8 @@
  * Loop durability through the real CLI (issue 10), with small settings so it stays bounded:
  *  - `unigap run` killed with SIGKILL at 20 random moments (seeded), resumed with --resume after each
  *    kill, ends with metrics, report rounds and final checkpoint identical to an uninterrupted run;
+ *  - the same after a SIGKILL at chosen crash points (before a given file-system operation: inside the
+ *    rename / fsync / cleanup / report windows), deterministically;
  *  - a truncated or corrupted run file (state, metrics, pool, checkpoint index or weights) is refused
  *    on resume with a clear error, never used silently;
  *  - "disk full" while writing a checkpoint (a child under `ulimit -f`, smaller than the checkpoint)
@@ -60,6 +62,12 @@ function fingerprint(dir: string) {
     ckpt,
   };
 }
+
+/** The run directory's files (for failure messages). */
+const listing = (dir: string) =>
+  existsSync(dir)
+    ? [...readdirSync(dir), ...readdirSync(join(dir, 'checkpoints')).map((f) => `checkpoints/${f}`)].sort().join(' ')
+    : '(no directory)';
 
 /** Start a run and SIGKILL it as soon as round `round` is committed; returns the committed round. */
 async function partialRun(dir: string, round: number): Promise<number> {
@@ -187,6 +195,72 @@ describe('loop durability (unigap run)', () => {
       expect(r.stderr).not.toMatch(/^\s+at /m); // a message, not a stack trace
       expect(existsSync(join(dir, 'report.json'))).toBe(false);
     });
+  });
+
+  // Deterministic crash points (tests/hardening/crash-preload.mjs): SIGKILL right before a chosen
+  // file-system operation on the run directory, inside the windows a wall-clock kill rarely hits, then one
+  // resume, which must end identical to an uninterrupted run (of CRASH_ROUNDS rounds, to stay short).
+  // UNIGAP_CRASH_SWEEP=1 adds a crash before every operation of the run in turn (a stress run: ~160
+  // crashes, several minutes).
+  describe('SIGKILL at chosen crash points, then --resume: identical to an uninterrupted run', () => {
+    const CRASH_ROUNDS = 2;
+    const preload = join(packageRoot, 'tests', 'hardening', 'crash-preload.mjs');
+    let crashRef: ReturnType<typeof fingerprint>;
+    let ops = 0;
+    const traced = (dir: string, crash: Record<string, string>) =>
+      spawnSync(process.execPath, ['--import', preload, cli, ...args(CRASH_ROUNDS), '--out', dir, '--resume'], {
+        cwd: work,
+        env: { ...env, UNIGAP_CRASH_DIR: dir, ...crash },
+        encoding: 'utf8',
+      });
+    beforeAll(() => {
+      // The reference, through the preload (which then only traces): every operation of a whole run.
+      const trace = join(work, 'crash-trace.txt');
+      const r = traced(join(work, 'crash-ref'), { UNIGAP_CRASH_TRACE: trace });
+      expect(r.status, r.stderr).toBe(0);
+      crashRef = fingerprint(join(work, 'crash-ref'));
+      ops = readFileSync(trace, 'utf8').trim().split('\n').length;
+      expect(ops).toBeGreaterThan(50);
+    });
+    function crashThenResume(name: string, crash: Record<string, string>) {
+      const dir = join(work, name);
+      const c = traced(dir, crash);
+      expect(c.signal, `the crash point ${JSON.stringify(crash)} was never reached: ${c.stderr}`).toBe('SIGKILL');
+      const left = listing(dir);
+      const r = unigap(['--out', dir, '--resume'], CRASH_ROUNDS);
+      const what = `after a crash at ${JSON.stringify(crash)} (left: ${left})`;
+      expect(r.status, `resume ${what}: ${r.stderr}`).toBe(0);
+      expect(fingerprint(dir), `resumed ${what}`).toEqual(crashRef);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // [window, text of the operation to crash before, which occurrence]
+    const points: [string, string, number][] = [
+      ['config.json written, not yet renamed', 'rename config.json.tmp', 1],
+      ["round 1's weights written, not yet renamed", 'rename checkpoints/round-0001.bin.tmp', 1],
+      ["round 1's weights renamed, its index not", 'rename checkpoints/round-0001.json.tmp', 1],
+      ["round 1's pool renamed, metrics.jsonl not", 'rename metrics.jsonl.tmp', 2],
+      ['metrics.jsonl holds round 1, state.json still round 0', 'rename state.json.tmp', 2],
+      ["round 1's state.json renamed, the directory not yet fsynced", 'fsyncSync .', 8],
+      ['round 1 committed, its cleanup not started', 'readdir .', 2],
+      ["in round 1's cleanup (pool-0000 removed, round 0's checkpoint not)", 'rm checkpoints/round-0000', 1],
+      ['the last round committed, its cleanup not started', 'readdir .', 3],
+      ['the last round committed, the lock not released', 'unlinkSync run.lock', 1],
+      ['before report.json', 'writeFileSync report.json', 1],
+      ['report.json written, report.html not', 'writeFileSync report.html', 1],
+    ];
+    it.each(points)('%s', (_what, before, nth) =>
+      crashThenResume(`crash-${before.replace(/[^a-z0-9]+/gi, '-')}-${nth}`, {
+        UNIGAP_CRASH_BEFORE: before,
+        UNIGAP_CRASH_NTH: String(nth),
+      }),
+    );
+    it.runIf(process.env.UNIGAP_CRASH_SWEEP === '1')(
+      'before every file-system operation of the run in turn',
+      () => {
+        for (let at = 1; at <= ops; at++) crashThenResume(`sweep-${at}`, { UNIGAP_CRASH_AT: String(at) });
+      },
+      3_600_000,
+    );
   });
 
   it('disk full while writing a checkpoint (ulimit -f) leaves the previous commit intact; a later resume matches', async () => {
