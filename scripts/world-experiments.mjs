@@ -17,8 +17,10 @@
  * 3. Who selects the SFT data (v3 and v1, loop seeds 0-2): online SFT by hand (each round that round's fresh samples, i.e. clo without
  *    the curriculum), 5 rounds, training set chosen by the model's own judge or by the external validator; the judge scored on the FIXED round-0
  *    own samples of the train prompts (co-improvement where the paper measures it) and on constructed pairs.
+ * 4. `--corrupt-mode adversarial` (`--set adversarial` runs only this, about 2 minutes of CPU): v3 sft / clo,
+ *    clean and --corrupt 0.5 / 1, loop seeds 0, 1, 2, guard on, a run the guard stopped rerun with --no-guard.
  *
- *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|probe|loop|select]
+ *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|probe|loop|select|adversarial]
  *
  * Writes DIR/results.json and prints the markdown tables of bench/results/world-experiments.md.
  */
@@ -37,8 +39,8 @@ const arg = (name, dflt) => {
 const seeds = arg('--seeds', '0,1,2').split(',').map(Number);
 const outRoot = arg('--out', '/tmp/unigap-world-experiments');
 const set = arg('--set', 'all');
-if (!['all', 'probe', 'loop', 'select'].includes(set))
-  throw new Error(`--set must be all, probe, loop or select, got ${set}`);
+if (!['all', 'probe', 'loop', 'select', 'adversarial'].includes(set))
+  throw new Error(`--set must be all, probe, loop, select or adversarial, got ${set}`);
 rmSync(outRoot, { recursive: true, force: true });
 mkdirSync(outRoot, { recursive: true });
 
@@ -194,6 +196,7 @@ function summarize(name, res, seconds) {
     fixedFN: v(m.fixedProbe?.falseNegativeRate),
     ownUnd: v(m.external?.understandingAccuracy),
     nonunified: v(m.nonunified),
+    probeNonunified: v(m.probe?.nonunified),
     falsePositive: v(m.external?.falsePositiveRate),
     sftExamples: m.train.sftExamples,
     tripped: m.guard?.tripped ?? null,
@@ -253,13 +256,25 @@ for (const model of ['link', 'v1'])
   for (const strategy of ['sft', 'clo'])
     for (const corrupt of [0, 1]) groups.push({ model, strategy, corrupt, mode: 'wrong' });
 
-if (set === 'all' || set === 'loop') {
+// 4. `--corrupt-mode adversarial` (the CLI default since commit 9ed9966): v3 sft / clo, clean and --corrupt 0.5 / 1.
+const adversarialGroups = [];
+for (const strategy of ['sft', 'clo']) {
+  adversarialGroups.push({ model: 'v3', strategy, corrupt: 0, mode: 'adversarial' });
+  for (const corrupt of [0.5, 1]) adversarialGroups.push({ model: 'v3', strategy, corrupt, mode: 'adversarial' });
+}
+
+if (set === 'all' || set === 'loop') await loopSection(groups, false);
+
+/** Run every group on every seed (guard on; a run the guard stopped is rerun without it) and print its tables. */
+async function loopSection(groups, extended) {
+  const start = out.results.length;
   for (const seed of seeds)
     for (const g of groups) {
       const s = await runOne({ ...g, seed, guard: true });
       // A run the guard stopped is rerun without it, to see every round.
       if (s.guardEvents.length) await runOne({ ...g, seed, guard: false });
     }
+  const results = out.results.slice(start); // this section's runs only
   const cols = [
     ['train gen', (r) => r.trainGen],
     ['probe gen', (r) => r.probeGen],
@@ -268,6 +283,7 @@ if (set === 'all' || set === 'loop') {
     ['fixed FN', (r) => r.fixedFN],
     ['own FP', (r) => r.falsePositive],
     ['Nonunified', (r) => r.nonunified],
+    ...(extended ? [['probe Nonunified', (r) => r.probeNonunified]] : []),
   ];
   const label = (g) => `${g.model} ${g.strategy}${g.corrupt ? ` --corrupt ${g.corrupt} --corrupt-mode ${g.mode}` : ''}`;
   const inGroup = (g, guard) => (r) =>
@@ -279,7 +295,7 @@ if (set === 'all' || set === 'loop') {
   // The unguarded view of a run: its --no-guard rerun when the guard stopped it, else the run itself.
   const unguarded = (g) =>
     seeds.map((seed) => {
-      const rs = out.results.filter((r) => inGroup(g, r.guard)(r) && r.seed === seed);
+      const rs = results.filter((r) => inGroup(g, r.guard)(r) && r.seed === seed);
       return rs.find((r) => !r.guard) ?? rs[0];
     });
   lines.push('### Means over seeds, without the guard (round 0 → round 5)');
@@ -297,7 +313,7 @@ if (set === 'all' || set === 'loop') {
         (r) => f(r.rounds.at(-1)),
       ),
     );
-    const trips = out.results.filter((r) => inGroup(g, true)(r) && r.guardEvents.length).length;
+    const trips = results.filter((r) => inGroup(g, true)(r) && r.guardEvents.length).length;
     lines.push(
       `| ${label(g)} | ${cells.join(' | ')} | ${ba(
         (r) => r.test.before.gen,
@@ -314,7 +330,7 @@ if (set === 'all' || set === 'loop') {
   lines.push('');
   lines.push('### Guard (runs with the guard on)');
   lines.push('');
-  for (const r of out.results.filter((x) => x.guard)) {
+  for (const r of results.filter((x) => x.guard)) {
     const ev = r.guardEvents[0];
     const w = r.rounds.filter((m) => m.warning);
     lines.push(
@@ -322,7 +338,9 @@ if (set === 'all' || set === 'loop') {
     );
   }
   lines.push('');
-  lines.push('### Per round, without the guard (train gen / probe gen / und fixed / own FP / Nonunified, %)');
+  lines.push(
+    `### Per round, without the guard (train gen / probe gen / und fixed / ${extended ? 'fixed FP / ' : ''}own FP / Nonunified${extended ? ' / probe Nonunified' : ''}, %)`,
+  );
   lines.push('');
   for (const g of groups)
     for (const r of unguarded(g))
@@ -330,11 +348,13 @@ if (set === 'all' || set === 'loop') {
         `- ${r.name.replace(/-(no)?guard$/, '')}: ${r.rounds
           .map(
             (m) =>
-              `r${m.round} ${[m.trainGen, m.probeGen, m.fixedUnd, m.falsePositive, m.nonunified].map(p).join('/')}`,
+              `r${m.round} ${[m.trainGen, m.probeGen, m.fixedUnd, ...(extended ? [m.fixedFP] : []), m.falsePositive, m.nonunified, ...(extended ? [m.probeNonunified] : [])].map(p).join('/')}`,
           )
           .join(', ')}`,
       );
+  lines.push('');
 }
+
 // ------------------------------------------------------------- 3. who selects the SFT data
 
 /**
@@ -460,6 +480,12 @@ if (set === 'all' || set === 'select') {
     lines.push(
       `- ${r.name} ${r.by} s${r.seed}: ${keys.map(([l, k]) => `${l} ${p(r.before[k])} → ${p(r.after[k])}`).join(', ')}`,
     );
+}
+if (set === 'all' || set === 'adversarial') {
+  lines.push('');
+  lines.push('## --corrupt-mode adversarial (v3, the default model)');
+  lines.push('');
+  await loopSection(adversarialGroups, true);
 }
 writeFileSync(join(outRoot, 'results.json'), JSON.stringify(out, null, 2) + '\n');
 console.log(lines.join('\n'));
