@@ -422,7 +422,8 @@ async function selection(name, seed, by) {
   let cur = first;
   const rng = mulberry32(1000 + seed);
   for (round = 1; round <= 5; round++) {
-    const data = cur.own.filter((o) => (by === 'oracle' ? o.ok : o.accept));
+    // adversarial: the labels opposite to the verdict (--corrupt-mode adversarial at P = 1): the wrong samples.
+    const data = cur.own.filter((o) => (by === 'oracle' ? o.ok : by === 'adversarial' ? !o.ok : o.accept));
     for (let i = data.length - 1; i > 0; i--) {
       const j = Math.floor(rng() * (i + 1));
       [data[i], data[j]] = [data[j], data[i]];
@@ -435,10 +436,11 @@ async function selection(name, seed, by) {
   return { name, seed, by, before, after };
 }
 
-if (set === 'all' || set === 'select') {
-  out.selection = [];
-  for (const name of ['v3', 'v1'])
-    for (const by of ['self', 'oracle'])
+/** Run `selection` for every (model, selection, seed) and print its table and per-seed lines. */
+async function selectSection(names, bys, title) {
+  const start = out.selection.length;
+  for (const name of names)
+    for (const by of bys)
       for (const seed of seeds) {
         const r = await selection(name, seed, by);
         out.selection.push(r);
@@ -446,6 +448,7 @@ if (set === 'all' || set === 'select') {
           `select ${name} ${by} s${seed}: gen ${p(r.before.gen)} -> ${p(r.after.gen)}, probe-set judge ${p(r.before.probeSet)} -> ${p(r.after.probeSet)}`,
         );
       }
+  const results = out.selection.slice(start);
   const f = (d, x) => (d ? x.toFixed(d) : p(x));
   const keys = [
     ['train gen', 'gen'],
@@ -460,15 +463,13 @@ if (set === 'all' || set === 'select') {
     ['judge, test pairs', 'testPairs'],
   ];
   lines.push('');
-  lines.push(
-    "### Who selects the SFT data: the model's judge (self) or the external validator (oracle); online SFT by hand, 5 rounds (each round: that round's fresh selected samples of every train prompt, i.e. clo without the curriculum)",
-  );
+  lines.push(title);
   lines.push('');
   lines.push(`| selection | ${keys.map((k) => k[0]).join(' | ')} |`);
   lines.push(`|---|${keys.map(() => '---').join('|')}|`);
-  for (const name of ['v3', 'v1'])
-    for (const by of ['self', 'oracle']) {
-      const rs = out.selection.filter((r) => r.by === by && r.name === name);
+  for (const name of names)
+    for (const by of bys) {
+      const rs = results.filter((r) => r.by === by && r.name === name);
       lines.push(
         `| ${name} ${by} (mean of seeds ${seeds.join(', ')}) | ${keys
           .map(([, k, d]) => `${f(d, mean(rs.map((r) => r.before[k])))} → ${f(d, mean(rs.map((r) => r.after[k])))}`)
@@ -476,16 +477,29 @@ if (set === 'all' || set === 'select') {
       );
     }
   lines.push('');
-  for (const r of out.selection)
+  for (const r of results)
     lines.push(
-      `- ${r.name} ${r.by} s${r.seed}: ${keys.map(([l, k]) => `${l} ${p(r.before[k])} → ${p(r.after[k])}`).join(', ')}`,
+      `- ${r.name} ${r.by} s${r.seed}: ${keys.map(([l, k, d]) => `${l} ${f(d, r.before[k])} → ${f(d, r.after[k])}`).join(', ')}`,
     );
 }
+
+out.selection = [];
+if (set === 'all' || set === 'select')
+  await selectSection(
+    ['v3', 'v1'],
+    ['self', 'oracle'],
+    "### Who selects the SFT data: the model's judge (self) or the external validator (oracle); online SFT by hand, 5 rounds (each round: that round's fresh selected samples of every train prompt, i.e. clo without the curriculum)",
+  );
 if (set === 'all' || set === 'adversarial') {
   lines.push('');
   lines.push('## --corrupt-mode adversarial (v3, the default model)');
   lines.push('');
   await loopSection(adversarialGroups, true);
+  await selectSection(
+    ['v3'],
+    ['self', 'adversarial'],
+    '### The judge on its own round-0 samples: online SFT by hand on the self-accepted samples (self) or on exactly the wrong ones (adversarial, labels opposite to the verdict: --corrupt-mode adversarial at P = 1), 5 rounds',
+  );
 }
 writeFileSync(join(outRoot, 'results.json'), JSON.stringify(out, null, 2) + '\n');
 console.log(lines.join('\n'));
