@@ -17,8 +17,9 @@
  * 3. Who selects the SFT data (v3 and v1, loop seeds 0-2): online SFT by hand (each round that round's fresh samples, i.e. clo without
  *    the curriculum), 5 rounds, training set chosen by the model's own judge or by the external validator; the judge scored on the FIXED round-0
  *    own samples of the train prompts (co-improvement where the paper measures it) and on constructed pairs.
- * 4. `--corrupt-mode adversarial` (`--set adversarial` runs only this, about 2 minutes of CPU): v3 sft / clo,
- *    clean and --corrupt 0.5 / 1, loop seeds 0, 1, 2, guard on, a run the guard stopped rerun with --no-guard.
+ * 4. `--corrupt-mode adversarial` (`--set adversarial` runs only this, about 2.5 minutes of CPU): v3 sft / clo,
+ *    clean and --corrupt 0.5 / 1, loop seeds 0, 1, 2, guard on, a run the guard stopped rerun with --no-guard;
+ *    then section 3's online SFT by hand (v3) on the self-accepted samples vs exactly the wrong ones.
  *
  *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|probe|loop|select|adversarial]
  *
