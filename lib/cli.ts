@@ -5,7 +5,7 @@
  *   unigap run [options]         the main job: self-improvement on the embedded world
  *   unigap compare [options]     every strategy on the same seed, side by side
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import cliProgress from 'cli-progress';
@@ -13,6 +13,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { backendInfo } from './index.js';
 import { CORRUPT_MODES } from './loop/config.js';
+import { atomicWrite } from './loop/state.js';
 import type { CorruptMode, LoopEvent, Strategy } from './loop/types.js';
 import { DEFAULT_PRETRAIN_CONFIG } from './world/pretrain.js';
 import { WORLD_LOOP_DEFAULTS, WORLD_STRATEGIES, runWorldJob, type WorldJobResult } from './world/job.js';
@@ -269,8 +270,8 @@ export function buildProgram(): Command {
       ]);
       entries.push({ strategy, rounds: rs, guardEvents: r.result.guardEvents });
     }
-    writeFileSync(join(out, 'compare.json'), JSON.stringify({ seed: o.seed, entries }, null, 2) + '\n');
-    writeFileSync(join(out, 'compare.html'), renderCompareHtml(o.seed, entries));
+    await atomicWrite(join(out, 'compare.json'), JSON.stringify({ seed: o.seed, entries }, null, 2) + '\n');
+    await atomicWrite(join(out, 'compare.html'), renderCompareHtml(o.seed, entries));
     const head = ['strategy', 'gen acc', 'und acc (own)', 'und fixed', 'nonunified', 'probe gen', 'guard'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i])).join('  ');

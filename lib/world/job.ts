@@ -4,11 +4,12 @@
  * the probe split held out, and writes report.json and a self-contained report.html next to the loop's
  * own files (config.json, metrics.jsonl, checkpoints) in the run directory.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import * as facade from '../index.js';
 import type { LabelledPair, LoopConfig, LoopEvent, Prompt, RunOptions, RunResult, Strategy } from '../loop/types.js';
+import { atomicWrite } from '../loop/state.js';
 import type { WorldModel } from './model.js';
 import {
   DEFAULT_PRETRAIN_CONFIG,
@@ -202,7 +203,8 @@ export async function runWorldJob(o: WorldJobOptions): Promise<WorldJobResult> {
   };
   const reportJson = join(o.out, 'report.json');
   const reportHtml = join(o.out, 'report.html');
-  writeFileSync(reportJson, JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(reportHtml, renderReportHtml(report));
+  // atomic (temp file, fsync, rename): a kill mid-write never leaves a truncated report
+  await atomicWrite(reportJson, JSON.stringify(report, null, 2) + '\n');
+  await atomicWrite(reportHtml, renderReportHtml(report));
   return { result, report, reportJson, reportHtml };
 }
