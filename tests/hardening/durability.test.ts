@@ -227,6 +227,9 @@ describe('loop durability (unigap run)', () => {
       const c = traced(dir, crash);
       expect(c.signal, `the crash point ${JSON.stringify(crash)} was never reached: ${c.stderr}`).toBe('SIGKILL');
       const left = listing(dir);
+      // whatever the crash left, a report the user can see is whole (written atomically), never truncated
+      const rj = join(dir, 'report.json');
+      if (existsSync(rj)) expect(() => JSON.parse(readFileSync(rj, 'utf8')), `report.json after ${left}`).not.toThrow();
       const r = unigap(['--out', dir, '--resume'], CRASH_ROUNDS);
       const what = `after a crash at ${JSON.stringify(crash)} (left: ${left})`;
       expect(r.status, `resume ${what}: ${r.stderr}`).toBe(0);
@@ -245,8 +248,10 @@ describe('loop durability (unigap run)', () => {
       ["in round 1's cleanup (pool-0000 removed, round 0's checkpoint not)", 'rm checkpoints/round-0000', 1],
       ['the last round committed, its cleanup not started', 'readdir .', 3],
       ['the last round committed, the lock not released', 'unlinkSync run.lock', 1],
-      ['before report.json', 'writeFileSync report.json', 1],
-      ['report.json written, report.html not', 'writeFileSync report.html', 1],
+      ['before report.json', 'openSync report.json.tmp', 1],
+      ['report.json written to its temp file, not yet renamed', 'rename report.json.tmp', 1],
+      ['report.json renamed, report.html not started', 'openSync report.html.tmp', 1],
+      ['report.html written to its temp file, not yet renamed', 'rename report.html.tmp', 1],
     ];
     it.each(points)('%s', (_what, before, nth) =>
       crashThenResume(`crash-${before.replace(/[^a-z0-9]+/gi, '-')}-${nth}`, {
