@@ -184,33 +184,15 @@ void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   if (AM) {
     _mm256_store_ps(lb, best);
     _mm256_store_si256(reinterpret_cast<__m256i *>(li), idx);
-    float bv = -INFINITY;
-    int64_t bi = 0;
-    bool any = false;
-    for (int j = 0; j < 8; j++) {
-      if (std::isnan(lb[j])) continue;
-      if (!any || lb[j] > bv || (lb[j] == bv && li[j] < bi)) {
-        any = true;
-        bv = lb[j];
-        bi = li[j];
-      }
-    }
-    out->argmax = bi;
+    out->argmax = merge_argmax(lb, li, 8);
   }
 }
 
 template <class D>
 void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
-  switch (flags & 7) {
-    case 0: return stats_t<D, false, false, false>(row, n, mult, out);
-    case 1: return stats_t<D, true, false, false>(row, n, mult, out);
-    case 2: return stats_t<D, false, true, false>(row, n, mult, out);
-    case 3: return stats_t<D, true, true, false>(row, n, mult, out);
-    case 4: return stats_t<D, false, false, true>(row, n, mult, out);
-    case 5: return stats_t<D, true, false, true>(row, n, mult, out);
-    case 6: return stats_t<D, false, true, true>(row, n, mult, out);
-    default: return stats_t<D, true, true, true>(row, n, mult, out);
-  }
+  with_stat_flags(flags, [&](auto ent, auto am, auto zs) {
+    stats_t<D, decltype(ent)::value, decltype(am)::value, decltype(zs)::value>(row, n, mult, out);
+  });
 }
 
 template <class D>

@@ -235,17 +235,7 @@ void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   if (AM) {
     _mm512_store_ps(lb, best);
     _mm512_store_epi32(li, idx);
-    float bv = -INFINITY;
-    int64_t bi = 0;
-    bool any = false;
-    for (int j = 0; j < 16; j++)
-      if (!any || lb[j] > bv || (lb[j] == bv && li[j] < bi)) {
-        if (std::isnan(lb[j])) continue;
-        any = true;
-        bv = lb[j];
-        bi = li[j];
-      }
-    out->argmax = bi;
+    out->argmax = merge_argmax(lb, li, 16);
   }
 }
 
@@ -505,7 +495,8 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
                                            const Exp2Sum &exr, __m512 &s0r, __m512 &s1r, typename Sweep<D>::Max &mxr) {
   using S = Sweep<D>;
   using T = typename D::T;
-  constexpr int64_t C = D::kChunk, B = kSweepBlock;
+  [[maybe_unused]] constexpr int64_t C = D::kChunk;  // used only in some if-constexpr branches
+  constexpr int64_t B = kSweepBlock;
   constexpr int W = D::kVec;
   constexpr int64_t GE = 32, NG = B / GE;  // elements per group (2 f32 chunks or 1 bf16 chunk)
   const Exp2Sum ex = exr;
@@ -568,7 +559,8 @@ template <class D, bool ENT, bool AM, bool ZS>
 void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   using S = Sweep<D>;
   using T = typename D::T;
-  constexpr int64_t C = D::kChunk, B = kSweepBlock;
+  [[maybe_unused]] constexpr int64_t C = D::kChunk;  // used only in some if-constexpr branches
+  constexpr int64_t B = kSweepBlock;
   constexpr int W = D::kVec;
   constexpr bool kWide1 = AM || ZS;  // pass 1 needs the f32 values
   const auto *row = static_cast<const T *>(rowp);
@@ -721,44 +713,20 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   if (AM) {
     _mm512_store_ps(lb, best);
     _mm512_store_epi32(li, idx);
-    float bv = -INFINITY;
-    int64_t bi = 0;
-    bool any = false;
-    for (int j = 0; j < 16; j++)
-      if (!any || lb[j] > bv || (lb[j] == bv && li[j] < bi)) {
-        if (std::isnan(lb[j])) continue;
-        any = true;
-        bv = lb[j];
-        bi = li[j];
-      }
-    out->argmax = bi;
+    out->argmax = merge_argmax(lb, li, 16);
   }
 }
 
 template <class D>
 void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
   if (!(mult >= kSweepMultLo && mult <= kSweepMultHi)) {
-    switch (flags & 7) {
-      case 0: return stats_t<D, false, false, false>(row, n, mult, out);
-      case 1: return stats_t<D, true, false, false>(row, n, mult, out);
-      case 2: return stats_t<D, false, true, false>(row, n, mult, out);
-      case 3: return stats_t<D, true, true, false>(row, n, mult, out);
-      case 4: return stats_t<D, false, false, true>(row, n, mult, out);
-      case 5: return stats_t<D, true, false, true>(row, n, mult, out);
-      case 6: return stats_t<D, false, true, true>(row, n, mult, out);
-      default: return stats_t<D, true, true, true>(row, n, mult, out);
-    }
+    return with_stat_flags(flags, [&](auto ent, auto am, auto zs) {
+      stats_t<D, decltype(ent)::value, decltype(am)::value, decltype(zs)::value>(row, n, mult, out);
+    });
   }
-  switch (flags & 7) {
-    case 0: return stats_sweep_t<D, false, false, false>(row, n, mult, out);
-    case 1: return stats_sweep_t<D, true, false, false>(row, n, mult, out);
-    case 2: return stats_sweep_t<D, false, true, false>(row, n, mult, out);
-    case 3: return stats_sweep_t<D, true, true, false>(row, n, mult, out);
-    case 4: return stats_sweep_t<D, false, false, true>(row, n, mult, out);
-    case 5: return stats_sweep_t<D, true, false, true>(row, n, mult, out);
-    case 6: return stats_sweep_t<D, false, true, true>(row, n, mult, out);
-    default: return stats_sweep_t<D, true, true, true>(row, n, mult, out);
-  }
+  with_stat_flags(flags, [&](auto ent, auto am, auto zs) {
+    stats_sweep_t<D, decltype(ent)::value, decltype(am)::value, decltype(zs)::value>(row, n, mult, out);
+  });
 }
 
 template <class D, bool STREAM>

@@ -3,7 +3,9 @@
 // down in native/include/unigap/logprobs.h.
 #ifndef UNIGAP_CPU_LOGPROBS_KERNELS_H
 #define UNIGAP_CPU_LOGPROBS_KERNELS_H
+#include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace unigap {
 namespace logprobs {
@@ -64,6 +66,44 @@ constexpr float kExp2T3 = 0.05666990205645561f;
 // r = 0 gives exactly 1), for the AVX-512 sweep with a 32-entry table: 5.4e-8 in exact arithmetic.
 constexpr float kExp2S1 = 0.6931573153f;
 constexpr float kExp2S2 = 0.2402267605f;
+
+// Helpers each ISA unit compiles with its own target flags. Internal linkage (anonymous namespace), so the
+// linker never substitutes one unit's AVX-512 copy into another unit.
+namespace {
+// The winner of per-lane argmax candidates: the largest non-NaN value, ties to the lower index.
+inline int64_t merge_argmax(const float *lb, const int32_t *li, int lanes) {
+  float bv = -INFINITY;
+  int64_t bi = 0;
+  bool any = false;
+  for (int j = 0; j < lanes; j++) {
+    if (std::isnan(lb[j])) continue;
+    if (!any || lb[j] > bv || (lb[j] == bv && li[j] < bi)) {
+      any = true;
+      bv = lb[j];
+      bi = li[j];
+    }
+  }
+  return bi;
+}
+
+// Calls f(ent, am, zs), each a std::bool_constant, chosen by the StatFlags bits of `flags`, so a row
+// kernel templated on <ENT, AM, ZS> is instantiated once per combination.
+template <class F>
+void with_stat_flags(int flags, F &&f) {
+  using Y = std::true_type;
+  using N = std::false_type;
+  switch (flags & 7) {
+    case 0: return f(N{}, N{}, N{});
+    case 1: return f(Y{}, N{}, N{});
+    case 2: return f(N{}, Y{}, N{});
+    case 3: return f(Y{}, Y{}, N{});
+    case 4: return f(N{}, N{}, Y{});
+    case 5: return f(Y{}, N{}, Y{});
+    case 6: return f(N{}, Y{}, Y{});
+    default: return f(Y{}, Y{}, Y{});
+  }
+}
+}  // namespace
 
 }  // namespace logprobs
 }  // namespace unigap
