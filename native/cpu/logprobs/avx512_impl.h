@@ -310,41 +310,32 @@ struct Max16 {
 // of vector w (argmax, tail masks).
 template <class D>
 struct Sweep;
-template <>
-struct Sweep<F32> {
+// f32 and f16: one vector per 16-element chunk, widened by D::load.
+template <class D>
+struct SweepOne {
   using Max = Max32;
-  UNIGAP_AI static void wide(const float *p, __m512 *v) { v[0] = _mm512_loadu_ps(p); }
-  UNIGAP_AI static void wide_tail(const float *p, int64_t left, __m512 *v) { v[0] = F32::load(p, tail_mask(left)); }
+  using T = typename D::T;
+  UNIGAP_AI static void wide(const T *p, __m512 *v) { v[0] = D::load(p); }
+  UNIGAP_AI static void wide_tail(const T *p, int64_t left, __m512 *v) { v[0] = D::load(p, tail_mask(left)); }
   template <bool W>
-  UNIGAP_AI static void p1(const float *p, Max &m, __m512 *v) {
+  UNIGAP_AI static void p1(const T *p, Max &m, __m512 *v) {
     wide(p, v);
     m.add(_mm512_castps_si512(v[0]));
   }
   template <bool W>
-  UNIGAP_AI static void p1_tail(const float *p, int64_t left, Max &m, __m512 *v) {
+  UNIGAP_AI static void p1_tail(const T *p, int64_t left, Max &m, __m512 *v) {
     wide_tail(p, left, v);
     m.add(_mm512_castps_si512(v[0]));
   }
-  UNIGAP_AI static __m512i raw(const float *p) { return _mm512_loadu_si512(p); }
   UNIGAP_AI static __m512i pos(int) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
 };
 template <>
-struct Sweep<F16> {
-  using Max = Max32;
-  UNIGAP_AI static void wide(const uint16_t *p, __m512 *v) { v[0] = F16::load(p); }
-  UNIGAP_AI static void wide_tail(const uint16_t *p, int64_t left, __m512 *v) { v[0] = F16::load(p, tail_mask(left)); }
-  template <bool W>
-  UNIGAP_AI static void p1(const uint16_t *p, Max &m, __m512 *v) {
-    wide(p, v);
-    m.add(_mm512_castps_si512(v[0]));
-  }
-  template <bool W>
-  UNIGAP_AI static void p1_tail(const uint16_t *p, int64_t left, Max &m, __m512 *v) {
-    wide_tail(p, left, v);
-    m.add(_mm512_castps_si512(v[0]));
-  }
+struct Sweep<F32> : SweepOne<F32> {
+  UNIGAP_AI static __m512i raw(const float *p) { return _mm512_loadu_si512(p); }
+};
+template <>
+struct Sweep<F16> : SweepOne<F16> {
   UNIGAP_AI static __m512i raw(const uint16_t *p) { return _mm512_castps_si512(F16::load(p)); }
-  UNIGAP_AI static __m512i pos(int) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
 };
 // bf16: 32 words per chunk widened by vpunpck{l,h}wd against zero (in-lane shuffles, off the FP
 // pipes): vector 0 holds words 0-3, 8-11, 16-19, 24-27 and vector 1 the other half. Sums and maxima
