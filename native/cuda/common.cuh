@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 
 #include "unigap/common.h"
 
@@ -33,6 +35,31 @@ inline unigap_status check(cudaError_t err, const char *where) {
 
 // Checked at every kernel entry: the backend is usable (cached probe) or DEVICE_UNAVAILABLE.
 unigap_status require_device();
+
+// A kernel must never be handed unregistered host memory: it would fault, and an illegal address is
+// sticky (it poisons the CUDA context of the whole process). Device, managed and pinned host memory
+// (reachable through unified addressing) pass; null passes (the caller checks what is required).
+// INVALID_ARGUMENT with "<name> is not device memory ..." otherwise.
+unigap_status check_device_ptr(const void *ptr, const char *name);
+inline unigap_status check_device_ptrs(std::initializer_list<std::pair<const void *, const char *>> ps) {
+  for (const auto &q : ps) {
+    unigap_status s = check_device_ptr(q.first, q.second);
+    if (s != UNIGAP_STATUS_OK) return s;
+  }
+  return UNIGAP_STATUS_OK;
+}
+
+// Stream-ordered scratch (cudaMallocAsync into ptr), freed on the same stream on every exit path.
+struct StreamScratch {
+  cudaStream_t st;
+  void *ptr = nullptr;
+  explicit StreamScratch(cudaStream_t s) : st(s) {}
+  ~StreamScratch() {
+    if (ptr) cudaFreeAsync(ptr, st);
+  }
+  StreamScratch(const StreamScratch &) = delete;
+  StreamScratch &operator=(const StreamScratch &) = delete;
+};
 
 #define UNIGAP_CUDA_TRY(expr)                                             \
   do {                                                                    \

@@ -27,6 +27,20 @@ void set_error(cudaError_t err, const char *where) {
 void set_message(const char *msg) { std::snprintf(t_error, sizeof t_error, "%s", msg); }
 void clear_error() { t_error[0] = '\0'; }
 
+unigap_status check_device_ptr(const void *ptr, const char *name) {
+  if (!ptr) return UNIGAP_STATUS_OK;
+  cudaPointerAttributes attr;
+  cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
+  if (err != cudaSuccess) cudaGetLastError();
+  if (err != cudaSuccess || attr.type == cudaMemoryTypeUnregistered) {
+    char msg[200];
+    std::snprintf(msg, sizeof msg, "%s is not device memory (pass cudaMalloc'd, DeviceTensor or pinned memory)", name);
+    set_message(msg);
+    return UNIGAP_STATUS_INVALID_ARGUMENT;
+  }
+  return UNIGAP_STATUS_OK;
+}
+
 unigap_status require_device() {
   std::call_once(g_probe_once, [] {
     unigap_cuda_info ci;

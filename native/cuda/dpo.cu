@@ -50,14 +50,6 @@ __global__ void __launch_bounds__(256) seq_extra_kernel(const int64_t *offsets, 
   }
 }
 
-struct DeviceScratch {
-  cudaStream_t st;
-  void *ptr = nullptr;
-  explicit DeviceScratch(cudaStream_t s) : st(s) {}
-  ~DeviceScratch() {
-    if (ptr) cudaFreeAsync(ptr, st);
-  }
-};
 
 // Carves aligned sub-buffers out of one stream-ordered allocation.
 struct Carver {
@@ -91,7 +83,7 @@ namespace {
 // The GPU side of the fused path: stream-ordered scratch, kernels and copies on one stream.
 struct DeviceOps {
   cudaStream_t st;
-  DeviceScratch scratch;
+  StreamScratch scratch;
   explicit DeviceOps(cudaStream_t s) : st(s), scratch(s) {}
   unigap_status ready() { return require_device(); }
   unigap_status alloc(size_t bytes, char **out) {

@@ -531,23 +531,6 @@ unigap_status check_args(const unigap_logprobs_args *a, const unigap_logprobs_gr
   return UNIGAP_STATUS_OK;
 }
 
-// A kernel must never be handed unregistered host memory: it would fault, and an illegal address is
-// sticky (it poisons the CUDA context of the whole process). Device, managed and pinned host memory
-// (reachable through unified addressing) pass.
-unigap_status check_device_ptr(const void *ptr, const char *name) {
-  if (!ptr) return UNIGAP_STATUS_OK;
-  cudaPointerAttributes attr;
-  cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
-  if (err != cudaSuccess) cudaGetLastError();
-  if (err != cudaSuccess || attr.type == cudaMemoryTypeUnregistered) {
-    char msg[200];
-    std::snprintf(msg, sizeof msg, "%s is not device memory (pass cudaMalloc'd, DeviceTensor or pinned memory)", name);
-    set_message(msg);
-    return UNIGAP_STATUS_INVALID_ARGUMENT;
-  }
-  return UNIGAP_STATUS_OK;
-}
-
 unigap_status check_pointers(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, bool fwd) {
   const struct {
     const void *p;
@@ -601,15 +584,6 @@ cudaError_t launch_dtype(const Params &p, bool extras, bool grad, cudaStream_t s
   return p.V <= 2048 ? launch_rows<D, 32>(p, extras, grad, st) : launch_rows<D, 512>(p, extras, grad, st);
 }
 
-// Frees stream-ordered scratch on every exit path.
-struct Scratch {
-  cudaStream_t st;
-  void *ptr = nullptr;
-  explicit Scratch(cudaStream_t s) : st(s) {}
-  ~Scratch() {
-    if (ptr) cudaFreeAsync(ptr, st);
-  }
-};
 
 }  // namespace
 
@@ -667,7 +641,7 @@ unigap_status logprobs_run(const unigap_logprobs_args *a, const unigap_logprobs_
 
   const bool seq_out = wants_seq(a, mode);
   Params p = make_params(a, g, mode);
-  Scratch scratch(st);
+  StreamScratch scratch(st);
   if (seq_out && p.n > 0) {
     const bool need_logp = needs_row_logp(a);
     const size_t bytes = (need_logp ? (size_t)p.n * sizeof(float) : 0) + (a->seq_logit_sum ? (size_t)p.n * sizeof(double) : 0);

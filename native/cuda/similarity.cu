@@ -389,40 +389,6 @@ unigap_status check_sizes(const void *a, unigap_dtype da, int64_t n, const void 
   return UNIGAP_STATUS_OK;
 }
 
-// Unregistered host memory would fault the context (see logprobs.cu).
-unigap_status device_ptr(const void *ptr, const char *name) {
-  if (!ptr) return UNIGAP_STATUS_OK;
-  cudaPointerAttributes attr;
-  cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
-  if (err != cudaSuccess) cudaGetLastError();
-  if (err != cudaSuccess || attr.type == cudaMemoryTypeUnregistered) {
-    char msg[200];
-    std::snprintf(msg, sizeof msg, "%s is not device memory (pass cudaMalloc'd, DeviceTensor or pinned memory)", name);
-    set_message(msg);
-    return UNIGAP_STATUS_INVALID_ARGUMENT;
-  }
-  return UNIGAP_STATUS_OK;
-}
-
-unigap_status device_ptrs(std::initializer_list<std::pair<const void *, const char *>> ps) {
-  for (const auto &q : ps) {
-    unigap_status s = device_ptr(q.first, q.second);
-    if (s != UNIGAP_STATUS_OK) return s;
-  }
-  return UNIGAP_STATUS_OK;
-}
-
-struct Scratch {
-  cudaStream_t st;
-  void *ptr = nullptr;
-  explicit Scratch(cudaStream_t s) : st(s) {}
-  ~Scratch() {
-    if (ptr) cudaFreeAsync(ptr, st);
-  }
-  Scratch(const Scratch &) = delete;
-  Scratch &operator=(const Scratch &) = delete;
-};
-
 template <class D>
 cudaError_t launch_pack_t(const void *src, int64_t rows, int64_t d, int64_t rows_p, int64_t dp, int normalize,
                           float *dst, cudaStream_t st) {
@@ -531,7 +497,7 @@ unigap_status run_tc(int kind, int mode, const void *a, unigap_dtype da, int64_t
   int64_t extra = 0;
   if (mode == kTopk) extra = round_up(splits * n * k * 8 + splits * n * 4, 16);
   if (mode == kRanks) extra = round_up(n * 4, 16) + n * 8;
-  Scratch scratch(st);
+  StreamScratch scratch(st);
   UNIGAP_CUDA_TRY(cudaMallocAsync(&scratch.ptr, (size_t)(bytes_a + bytes_b + bytes_f + extra), st));
   char *base = static_cast<char *>(scratch.ptr);
   tc::Params p{};
@@ -610,7 +576,7 @@ unigap_status run(int mode, const void *a, unigap_dtype da, int64_t n, const voi
   int64_t extra = 0;
   if (mode == kTopk) extra = round_up(splits * n * k * 8 + splits * n * 4, 16);
   if (mode == kRanks) extra = round_up(n * 4, 16) + n * 8;
-  Scratch scratch(st);
+  StreamScratch scratch(st);
   UNIGAP_CUDA_TRY(cudaMallocAsync(&scratch.ptr, (size_t)(bytes_a + bytes_b + extra), st));
   char *base = static_cast<char *>(scratch.ptr);
   float *Ap = reinterpret_cast<float *>(base), *Bp = reinterpret_cast<float *>(base + bytes_a);
@@ -757,6 +723,16 @@ unigap_status similarity_emulate_paired(const void *a, unigap_dtype da, const vo
   return UNIGAP_STATUS_OK;
 }
 
+// The emulations' column split: `splits` clamped to [1, min(64, col_tiles)]; returns the split count
+// and sets *tps (tiles per split), as the top-k launchers lay out their per-split lists.
+static int emulated_splits(int splits, int64_t col_tiles, int64_t *tps) {
+  if (splits < 1) splits = 1;
+  if (splits > 64) splits = 64;
+  if (splits > col_tiles) splits = (int)col_tiles;
+  *tps = ceil_div(col_tiles, splits);
+  return (int)ceil_div(col_tiles, *tps);
+}
+
 // mode 0 matrix (out), 1 top-k (indices, scores), 2 ranks (ranks; b has n rows).
 unigap_status similarity_emulate(int mode, const void *a, unigap_dtype da, int64_t n, const void *b, unigap_dtype db,
                                  int64_t m, int64_t d, int normalize, float scale, float bias, int64_t k, int splits,
@@ -776,11 +752,8 @@ unigap_status similarity_emulate(int mode, const void *a, unigap_dtype da, int64
       for (int64_t j = 0; j < m; j++) out[i * m + j] = fmaf(scale, chain(&A[i * dp], &B[j * dp], dp), bias);
   } else if (mode == kTopk) {
     const int64_t col_tiles = ceil_div(m, kBN);
-    if (splits < 1) splits = 1;
-    if (splits > 64) splits = 64;
-    if (splits > col_tiles) splits = (int)col_tiles;
-    const int64_t tps = ceil_div(col_tiles, splits);
-    const int ns = (int)ceil_div(col_tiles, tps);
+    int64_t tps = 0;
+    const int ns = emulated_splits(splits, col_tiles, &tps);
     std::vector<float> ls((size_t)(ns * n * k));
     std::vector<int32_t> li(ls.size()), fill((size_t)(ns * n));
     for (int g = 0; g < ns; g++)
@@ -882,11 +855,8 @@ unigap_status similarity_emulate_tc(int mode, const void *a, unigap_dtype da, in
         });
       }
   } else if (mode == kTopk) {
-    if (splits < 1) splits = 1;
-    if (splits > 64) splits = 64;
-    if (splits > col_tiles) splits = (int)col_tiles;
-    const int64_t tps = ceil_div(col_tiles, splits);
-    const int ns = (int)ceil_div(col_tiles, tps);
+    int64_t tps = 0;
+    const int ns = emulated_splits(splits, col_tiles, &tps);
     std::vector<float> ls((size_t)(ns * n * k));
     std::vector<int32_t> li(ls.size()), fill((size_t)(ns * n));
     std::vector<float> cs((size_t)(tc::kTM * tc::kStageCols));
@@ -962,7 +932,7 @@ unigap_status unigap_cuda_paired_cosine(const void *a, unigap_dtype a_dtype, con
   if (s != UNIGAP_STATUS_OK) return s;
   if ((s = require_device()) != UNIGAP_STATUS_OK) return s;
   if (n == 0) return UNIGAP_STATUS_OK;
-  if ((s = sim::device_ptrs({{a, "a"}, {b, "b"}, {out, "out"}})) != UNIGAP_STATUS_OK) return s;
+  if ((s = check_device_ptrs({{a, "a"}, {b, "b"}, {out, "out"}})) != UNIGAP_STATUS_OK) return s;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   const bool vec = sim::vec_ok(a, b, a_dtype, b_dtype, d);
   cudaError_t e;
@@ -984,7 +954,7 @@ unigap_status unigap_cuda_similarity_matrix(const void *a, unigap_dtype a_dtype,
     return UNIGAP_STATUS_INVALID_ARGUMENT;
   if ((s = require_device()) != UNIGAP_STATUS_OK) return s;
   if (n == 0 || m == 0) return UNIGAP_STATUS_OK;
-  if ((s = sim::device_ptrs({{a, "a"}, {b, "b"}, {out, "out"}})) != UNIGAP_STATUS_OK) return s;
+  if ((s = check_device_ptrs({{a, "a"}, {b, "b"}, {out, "out"}})) != UNIGAP_STATUS_OK) return s;
   return sim::run(sim::kMatrix, a, a_dtype, n, b, b_dtype, m, d, normalize, scale, bias, 0, nullptr, nullptr, out,
                   nullptr, flags, static_cast<cudaStream_t>(stream));
 }
@@ -1000,7 +970,7 @@ unigap_status unigap_cuda_topk_similarity(const void *q, unigap_dtype q_dtype, i
     return UNIGAP_STATUS_INVALID_ARGUMENT;
   if ((s = require_device()) != UNIGAP_STATUS_OK) return s;
   if (n == 0) return UNIGAP_STATUS_OK;
-  if ((s = sim::device_ptrs({{q, "q"}, {c, "c"}, {indices, "indices"}, {scores, "scores"}})) != UNIGAP_STATUS_OK)
+  if ((s = check_device_ptrs({{q, "q"}, {c, "c"}, {indices, "indices"}, {scores, "scores"}})) != UNIGAP_STATUS_OK)
     return s;
   return sim::run(sim::kTopk, q, q_dtype, n, c, c_dtype, m, d, normalize, 1.f, 0.f, k, indices, scores, nullptr,
                   nullptr, flags, static_cast<cudaStream_t>(stream));
@@ -1014,7 +984,7 @@ unigap_status unigap_cuda_retrieval_ranks(const void *q, unigap_dtype q_dtype, c
   if ((normalize != 0 && normalize != 1) || (flags & ~sim::kKnownFlags) != 0) return UNIGAP_STATUS_INVALID_ARGUMENT;
   if ((s = require_device()) != UNIGAP_STATUS_OK) return s;
   if (n == 0) return UNIGAP_STATUS_OK;
-  if ((s = sim::device_ptrs({{q, "q"}, {c, "c"}, {ranks, "ranks"}})) != UNIGAP_STATUS_OK) return s;
+  if ((s = check_device_ptrs({{q, "q"}, {c, "c"}, {ranks, "ranks"}})) != UNIGAP_STATUS_OK) return s;
   return sim::run(sim::kRanks, q, q_dtype, n, c, c_dtype, n, d, normalize, 1.f, 0.f, 0, nullptr, nullptr, nullptr,
                   ranks, flags, static_cast<cudaStream_t>(stream));
 }
