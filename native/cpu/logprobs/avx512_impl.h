@@ -720,6 +720,22 @@ void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
   });
 }
 
+// Before streaming stores: masked stores of val(i, mask) for the elements ahead of out's next 64-byte
+// boundary; returns how many (n when the element type is misaligned, which the facade never passes:
+// then no streaming at all).
+template <class D, class F>
+int64_t store_head(typename D::T *out, int64_t n, F &&val) {
+  const size_t es = sizeof(typename D::T), mis = reinterpret_cast<uintptr_t>(out) & 63;
+  int64_t head = mis ? static_cast<int64_t>((64 - mis) / es) : 0;
+  if (mis % es) head = n;
+  if (head > n) head = n;
+  for (int64_t i = 0; i < head; i += 16) {
+    const __mmask16 k = tail_mask(head - i);
+    D::store(out + i, val(i, k), k);
+  }
+  return head;
+}
+
 template <class D, bool STREAM>
 void grad_t(const typename D::T *row, typename D::T *out, int64_t n, float mult, float lse, float scale) {
   const __m512 vt = _mm512_set1_ps(mult);
@@ -733,16 +749,7 @@ void grad_t(const typename D::T *row, typename D::T *out, int64_t n, float mult,
   int64_t i = 0;
   if (STREAM) {
     // masked head up to the 64-byte boundary, then whole vectors with non-temporal stores
-    const size_t es = sizeof(typename D::T), mis = reinterpret_cast<uintptr_t>(out) & 63;
-    int64_t head = mis ? static_cast<int64_t>((64 - mis) / es) : 0;
-    if (mis % es) head = n;  // misaligned element type (cannot happen from the facade): no streaming
-    if (head > n) head = n;
-    while (i < head) {
-      const int64_t len = head - i < 16 ? head - i : 16;
-      const __mmask16 k = tail_mask(len);
-      D::store(out + i, part(i, k), k);
-      i += len;
-    }
+    i = store_head<D>(out, n, part);
     for (; i + 16 <= n; i += 16) D::stream(out + i, full(i));
   }
   for (; i + 32 <= n; i += 32) {
@@ -771,16 +778,7 @@ void grad_sweep_t(const typename D::T *row, typename D::T *out, int64_t n, float
   int64_t i = 0;
   if (STREAM) {
     // masked head up to the 64-byte boundary, then whole vectors with non-temporal stores
-    const size_t es = sizeof(typename D::T), mis = reinterpret_cast<uintptr_t>(out) & 63;
-    int64_t head = mis ? static_cast<int64_t>((64 - mis) / es) : 0;
-    if (mis % es) head = n;  // misaligned element type (cannot happen from the facade): no streaming
-    if (head > n) head = n;
-    while (i < head) {
-      const int64_t len = head - i < 16 ? head - i : 16;
-      const __mmask16 k = tail_mask(len);
-      D::store(out + i, ex(dz(D::load(row + i, k))), k);
-      i += len;
-    }
+    i = store_head<D>(out, n, [&](int64_t j, __mmask16 k) UNIGAP_AI_LAMBDA { return ex(dz(D::load(row + j, k))); });
   }
   if (n - i >= 128) {
     __m512 d0 = dz(D::load(row + i)), d1 = dz(D::load(row + i + 16)), j0 = ex.st1(d0), j1 = ex.st1(d1);
