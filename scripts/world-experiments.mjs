@@ -31,6 +31,7 @@ import { join } from 'node:path';
 const { runWorldJob, labelledPairs } = await import('../dist/world/job.js');
 const { loadPretrainedModel, NULL_PROMPT } = await import('../dist/world/pretrain.js');
 const { worldSplits } = await import('../dist/world/prompts.js');
+const { scoreLogprobs } = await import('../dist/index.js');
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -86,20 +87,13 @@ function auc(scores, labels) {
   return c / n;
 }
 
+// The loop's SFT step: token-mean NLL, d loss / d logits = (softmax - onehot) / tokens (unigap's kernel).
 function sftStep(model, examples) {
   const o = model.forward(examples);
-  const V = o.vocab;
   const rows = o.labels.length;
-  const g = new Float32Array(o.logits.length);
-  for (let r = 0; r < rows; r++) {
-    let m = -Infinity;
-    for (let v = 0; v < V; v++) m = Math.max(m, o.logits[r * V + v]);
-    let z = 0;
-    for (let v = 0; v < V; v++) z += Math.exp(o.logits[r * V + v] - m);
-    for (let v = 0; v < V; v++) g[r * V + v] = Math.exp(o.logits[r * V + v] - m) / z / rows;
-    g[r * V + o.labels[r]] -= 1 / rows;
-  }
-  model.step(g, { learningRate: 0.002 });
+  const token = new Float32Array(rows).fill(-1 / rows);
+  const r = scoreLogprobs(o.logits, o.labels, { shape: [rows, o.vocab], gradient: { token } });
+  model.step(r.gradient, { learningRate: 0.002 });
 }
 
 function couplingProbe(name) {

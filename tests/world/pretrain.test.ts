@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { scoreLogprobs } from '../../lib/index.js';
 import type { Prompt } from '../../lib/loop/types.js';
 import type { WorldModel } from '../../lib/world/model.js';
 import { loadPretrainedModel, measureGap, pretrain } from '../../lib/world/pretrain.js';
@@ -42,18 +43,10 @@ describe('pretraining', () => {
     for (let step = 0; step < 5; step++) {
       // The loop's SFT gradient: token-mean NLL, d loss / d logits = (softmax - onehot) / tokens.
       const out = model.forward(trained);
-      const V = out.vocab;
       const rows = out.labels.length;
-      const g = new Float32Array(out.logits.length);
-      for (let r = 0; r < rows; r++) {
-        let max = -Infinity;
-        for (let v = 0; v < V; v++) max = Math.max(max, out.logits[r * V + v]);
-        let z = 0;
-        for (let v = 0; v < V; v++) z += Math.exp(out.logits[r * V + v] - max);
-        for (let v = 0; v < V; v++) g[r * V + v] = Math.exp(out.logits[r * V + v] - max) / z / rows;
-        g[r * V + out.labels[r]] -= 1 / rows;
-      }
-      model.step(g, { learningRate: 0.002 });
+      const token = new Float32Array(rows).fill(-1 / rows);
+      const g = scoreLogprobs(out.logits, out.labels, { shape: [rows, out.vocab], gradient: { token } }).gradient;
+      model.step(g as Float32Array, { learningRate: 0.002 });
     }
     const mean = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x - b[i], 0) / a.length;
     const dTrained = mean(logit(trained), t0);
