@@ -452,13 +452,28 @@ export interface DeviceLogprobsCall {
   gradOut?: DeviceTensor | null;
 }
 
-const LOGITS_CODE = { f32: 0, bf16: 2, f16: 3 } as const;
+const FLOAT_DTYPE_CODE = { f32: 0, bf16: 2, f16: 3 } as const;
+
+/**
+ * The native dtype code of a DeviceTensor the GPU float kernels read (f32 0, bf16 2, f16 3). Anything
+ * else is a typed ERR_UNIGAP_INVALID_DTYPE; f64 says UNSUPPORTED_DTYPE (the GPU kernels have no f64 path).
+ */
+export function gpuFloatDtypeCode(fn: string, name: string, t: DeviceTensor): 0 | 2 | 3 {
+  const dt = t.dtype;
+  if (dt === 'f64')
+    throw new InvalidTypeError(
+      `${fn}: ${name} is f64, which the GPU kernels do not support (UNSUPPORTED_DTYPE); convert to f32 or run on the CPU`,
+      'ERR_UNIGAP_INVALID_DTYPE',
+    );
+  if (dt !== 'f32' && dt !== 'bf16' && dt !== 'f16')
+    throw new InvalidTypeError(`${fn}: ${name} must hold f32, bf16 or f16, got ${dt}`, 'ERR_UNIGAP_INVALID_DTYPE');
+  return FLOAT_DTYPE_CODE[dt];
+}
 
 function toNativeCall(fn: string, c: DeviceLogprobsCall, withOutputs: boolean): Record<string, unknown> {
   if (!isDeviceTensor(c.logits)) throw new InvalidTypeError(`${fn}: logits must be a DeviceTensor`);
+  const code = gpuFloatDtypeCode(fn, 'logits', c.logits);
   const ldt = c.logits.dtype;
-  if (ldt !== 'f32' && ldt !== 'bf16' && ldt !== 'f16')
-    throw new InvalidTypeError(`${fn}: logits must be f32, bf16 or f16, got ${ldt}`, 'ERR_UNIGAP_INVALID_DTYPE');
   const n = c.nTokens;
   const ns = c.nSeq;
   const fields: [keyof DeviceLogprobsCall, DeviceDtype, number, boolean][] = [
@@ -483,7 +498,7 @@ function toNativeCall(fn: string, c: DeviceLogprobsCall, withOutputs: boolean): 
       ['gradOut', ldt, n * c.vocab, false],
     );
   const out: Record<string, unknown> = {
-    dtype: LOGITS_CODE[ldt],
+    dtype: code,
     nTokens: n,
     vocab: c.vocab,
     nSeq: ns,
@@ -604,20 +619,8 @@ export interface DeviceSimilarityCall {
   ranks?: DeviceTensor | null;
 }
 
-const SIM_DTYPE_CODE = { f32: 0, bf16: 2, f16: 3 } as const;
-
 function simNative(fn: string, op: SimilarityOp, c: DeviceSimilarityCall): Record<string, unknown> {
-  const code = (name: string, t: DeviceTensor) => {
-    const dt = t.dtype;
-    if (dt === 'f64')
-      throw new InvalidTypeError(
-        `${fn}: ${name} is f64, which the GPU similarity kernels do not support (UNSUPPORTED_DTYPE); convert to f32 or run on the CPU`,
-        'ERR_UNIGAP_INVALID_DTYPE',
-      );
-    if (dt !== 'f32' && dt !== 'bf16' && dt !== 'f16')
-      throw new InvalidTypeError(`${fn}: ${name} must be f32, bf16 or f16, got ${dt}`, 'ERR_UNIGAP_INVALID_DTYPE');
-    return SIM_DTYPE_CODE[dt];
-  };
+  const code = (name: string, t: DeviceTensor) => gpuFloatDtypeCode(fn, name, t);
   for (const [name, t] of [
     ['a', c.a],
     ['b', c.b],

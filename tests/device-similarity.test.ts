@@ -275,7 +275,7 @@ describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU need
         () => similarityMatrix(DeviceTensor.upload(new Float64Array(N * D), { shape: [N, D] }), b, { device: 'cuda' }),
         InvalidTypeError,
         'ERR_UNIGAP_INVALID_DTYPE',
-        /f64, which the GPU similarity kernels do not support \(UNSUPPORTED_DTYPE\)/,
+        /f64, which the GPU kernels do not support \(UNSUPPORTED_DTYPE\)/,
       ],
       [
         () => topkSimilarity(a, DeviceTensor.upload(new Int32Array(M * D), { shape: [M, D] }), 2, { device: 'cuda' }),

@@ -20,6 +20,7 @@ import {
   SIM_FLAG_ALLOW_TF32,
   cudaSimilarityRun,
   cudaSimilarityRunAsync,
+  gpuFloatDtypeCode,
   isDeviceTensor,
   routeKernelDevice,
   type DeviceOption,
@@ -230,14 +231,7 @@ function resolveOnDevice(fn: string, name: string, input: unknown): OnDevice {
       `${fn}: ${name} must be a DeviceTensor (or { data: DeviceTensor, dims }) like the other input, got ${describe(input)}; both inputs must be on the device`,
     );
   if (tensor.disposed) throw new InvalidValueError(`${fn}: ${name} was disposed`);
-  const dt = tensor.dtype;
-  if (dt === 'f64')
-    throw new InvalidTypeError(
-      `${fn}: ${name} is f64, which the GPU similarity kernels do not support (UNSUPPORTED_DTYPE); convert to f32 or run on the CPU`,
-      'ERR_UNIGAP_INVALID_DTYPE',
-    );
-  if (dt !== 'f32' && dt !== 'bf16' && dt !== 'f16')
-    throw new InvalidTypeError(`${fn}: ${name} must hold f32, bf16 or f16, got ${dt}`, 'ERR_UNIGAP_INVALID_DTYPE');
+  gpuFloatDtypeCode(fn, name, tensor);
   const [rows, d] = dims;
   if (d < 1) throw new InvalidValueError(`${fn}: ${name} D must be >= 1, got ${d}`);
   if (rows > MAX_ROWS)
