@@ -73,6 +73,18 @@ struct StreamScratch {
 // Host + device: the row code in logprobs.cu also runs on the host (the emulation the harness checks
 // against the CPU core on machines without a GPU).
 #define UNIGAP_HD __host__ __device__ __forceinline__
+// a * b rounded once, never contracted into an FMA with a later add. The log-prob label terms use it:
+// the row max m is the rounded product z_max * c, so x_y - m must be formed from the same rounded
+// product to be exactly 0 when the label is the max (nvcc's default -fmad=true would turn z * c - m
+// into fma(z, c, -m) and leave the product's rounding error, about 1 ulp of m, in log p_y; at p_y near
+// 1 that error dominates 1 - p_y = -expm1(log p_y), the label column of the gradient).
+UNIGAP_HD float mul_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
 // "#pragma unroll" only where the device compiler reads it (host compilers warn about it).
 #ifdef __CUDA_ARCH__
 #define UNIGAP_UNROLL _Pragma("unroll")

@@ -333,7 +333,7 @@ UNIGAP_HD Stats stats_lane(const Params &p, const RowCtx &r, int64_t row, int la
 UNIGAP_HD float finish_row(const Params &p, const RowCtx &r, const Stats &red, int64_t row, bool writer) {
   const float lse2 = red.o.m + log2f(red.o.s);
   if (p.write_fwd && writer) {
-    const float logp = kLn2 * ((r.zy * p.c - red.o.m) - log2f(red.o.s));
+    const float logp = kLn2 * ((mul_rn(r.zy, p.c) - red.o.m) - log2f(red.o.s));
     if (p.token_logp) p.token_logp[row] = logp;
     if (p.row_logp && p.row_logp != p.token_logp) p.row_logp[row] = logp;
     if (p.token_lse) p.token_lse[row] = kLn2 * lse2;
@@ -359,7 +359,7 @@ UNIGAP_HD void grad_lane(const Params &p, const RowCtx &r, float lse2, int64_t r
   if (p.grad_seq) g += p.grad_seq[r.s];
   if (p.grad_token) g += p.grad_token[row];
   const float gs = g * p.inv_tau;
-  const float ycol = -gs * expm1f(kLn2 * (r.zy * c - lse2));
+  const float ycol = -gs * expm1f(kLn2 * (mul_rn(r.zy, c) - lse2));
   for (int64_t j = sp.tail0 + lane; j < p.V; j += TPR)
     gx[j] = D::from_float(j == y ? ycol : -gs * exp2f(D::load(x + j) * c - lse2));
   const T *body = x + sp.head;

@@ -62,13 +62,29 @@ UNIGAP_TEST("common/cuda_info") {
   if (ci.device_count == 0) CHECK(std::strlen(ci.reason) > 0);
 }
 
+// A filter selects the tests whose name contains it, or with a leading '=' the one named exactly.
+static bool matches(const char *name, const char *filter) {
+  return filter[0] == '=' ? !std::strcmp(name, filter + 1) : std::strstr(name, filter) != nullptr;
+}
+
 int main(int argc, char **argv) {
+  // Line-buffered even into a pipe: a run killed by a timeout (bench/device/run.sh) keeps every line
+  // printed so far, so the log names the test that was running.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const char *filter = nullptr;
+  bool list = false;
   for (int i = 1; i < argc; i++) {
     if (!std::strcmp(argv[i], "--perf"))
       harness::g_perf = true;
+    else if (!std::strcmp(argv[i], "--list"))
+      list = true;
     else
       filter = argv[i];
+  }
+  if (list) {  // the registered names (those matching the filter), one per line, nothing run
+    for (auto &t : harness::registry())
+      if (!filter || matches(t.name, filter)) std::printf("%s\n", t.name);
+    return 0;
   }
   unigap_cuda_info ci;
   unigap_cuda_info_get(&ci);
@@ -78,7 +94,7 @@ int main(int argc, char **argv) {
               ci.device_count ? "" : ci.reason);
   int ran = 0, failed_tests = 0;
   for (auto &t : harness::registry()) {
-    if (filter && !std::strstr(t.name, filter)) continue;
+    if (filter && !matches(t.name, filter)) continue;
     harness::g_current = t.name;
     int before = harness::g_failures;
     auto t0 = std::chrono::steady_clock::now();

@@ -471,13 +471,20 @@ void backward_case(unigap_dtype dt) {
             at, __FILE__, __LINE__);
     compare_forward(p, cpu, d, (std::string(tag) + " fused fwd").c_str());
 
-    // 2. backward with the LSE of the forward
+    // 2. backward with the LSE of the forward. The stored LSE is in natural units and goes back to
+    // log2 units (x log2 e) before use, as on the CPU's base-2 tiers: that round trip leaves about an
+    // ulp of |lse| in log p_y, which the label column 1 - p_y = -expm1(log p_y) turns into an absolute
+    // error of |g| / tau times it near p_y = 1. Same model as the CPU tiers' test: 1e-5 |g| / tau.
     CUDA_OK(unigap_cuda_memset(d.grad_out, 0xff, gbytes, stream()));
     g.token_lse = static_cast<const float *>(d.token_lse);
     CUDA_OK(unigap_cuda_logprobs_backward(&da, &g, stream()));
     CUDA_OK(unigap_cuda_stream_sync(stream()));
+    double gmax = 0;
+    for (int64_t s = 0; s < p.n_seq; s++)
+      for (int64_t t = p.offsets[(size_t)s]; t < p.offsets[(size_t)s + 1]; t++)
+        gmax = std::max(gmax, std::fabs((double)p.grad_seq[(size_t)s] + (double)p.grad_token[(size_t)t]) / p.temperature);
     compare((std::string(tag) + " backward(lse)").c_str(), fetch_grad(p, d.grad_out).data(), want.data(), p.N * p.V,
-            rt, at, __FILE__, __LINE__);
+            rt, at + 1e-5 * gmax, __FILE__, __LINE__);
 
     // 3. backward recomputing the LSE
     CUDA_OK(unigap_cuda_memset(d.grad_out, 0xff, gbytes, stream()));
