@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -31,6 +32,17 @@ int detect_threads() {
   return hc ? static_cast<int>(hc) : 1;
 }
 
+// A region is a job (fn, ctx, items, chunks) and a 32-bit generation tag. Chunks are claimed from
+// next_ = (tag << 32) | index with compare-exchange, so only a thread holding this generation's tag
+// can claim one: a worker still finishing an earlier region (it woke late, or it is between its last
+// claim and going back to sleep) finds a tag that is not its own and leaves, never running or counting
+// a chunk of the new region. done_ counts finished chunks of the current region: every chunk of a
+// region is finished before its caller returns, so resetting done_ for the next region (before the
+// new tag is published) loses nothing. (The earlier pool reset plain counters that a late worker
+// could still touch: it could take chunk 0 of the next region between the two resets, so that
+// region's completion count was lost and the caller waited forever, or count a chunk twice and let
+// the caller return while the chunk still ran. Seen as hangs of the similarity checks on a 16-core
+// machine.)
 class Pool {
  public:
   explicit Pool(int n) : n_(n) {
@@ -60,33 +72,38 @@ class Pool {
       return;
     }
     // Chunks: a few per thread for balance, never below grain.
-    int64_t chunks = std::min<int64_t>(max_chunks, static_cast<int64_t>(n_) * 4);
+    Job job{fn, ctx, n, std::min<int64_t>(max_chunks, static_cast<int64_t>(n_) * 4)};
+    uint32_t tag;
     {
       std::lock_guard<std::mutex> lk(m_);
-      fn_ = fn;
-      ctx_ = ctx;
-      n_items_ = n;
-      n_chunks_ = chunks;
-      next_.store(0);
+      tag = static_cast<uint32_t>(++generation_);
+      job_ = job;
       done_.store(0);
-      generation_++;
+      next_.store(static_cast<uint64_t>(tag) << 32);
     }
     cv_.notify_all();
-    work();
+    work(job, tag);
     std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [&] { return done_.load() == n_chunks_; });
-    fn_ = nullptr;
+    done_cv_.wait(lk, [&] { return done_.load() == job.n_chunks; });
   }
 
  private:
-  void work() {
+  struct Job {
+    unigap_range_fn fn;
+    void *ctx;
+    int64_t n_items, n_chunks;
+  };
+
+  void work(const Job &job, uint32_t tag) {
     for (;;) {
-      int64_t c = next_.fetch_add(1);
-      if (c >= n_chunks_) break;
-      int64_t b = n_items_ * c / n_chunks_;
-      int64_t e = n_items_ * (c + 1) / n_chunks_;
-      fn_(ctx_, b, e);
-      if (done_.fetch_add(1) + 1 == n_chunks_) {
+      uint64_t c = next_.load();
+      for (;;) {
+        if (static_cast<uint32_t>(c >> 32) != tag || static_cast<int64_t>(c & 0xffffffffu) >= job.n_chunks) return;
+        if (next_.compare_exchange_weak(c, c + 1)) break;
+      }
+      const int64_t k = static_cast<int64_t>(c & 0xffffffffu);
+      job.fn(job.ctx, job.n_items * k / job.n_chunks, job.n_items * (k + 1) / job.n_chunks);
+      if (done_.fetch_add(1) + 1 == job.n_chunks) {
         std::lock_guard<std::mutex> lk(m_);
         done_cv_.notify_all();
       }
@@ -95,13 +112,17 @@ class Pool {
   void loop() {
     uint64_t seen = 0;
     for (;;) {
+      Job job;
+      uint32_t tag;
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
+        job = job_;
+        tag = static_cast<uint32_t>(seen);
       }
-      work();
+      work(job, tag);
     }
   }
 
@@ -111,11 +132,10 @@ class Pool {
   std::mutex m_;
   std::condition_variable cv_, done_cv_;
   bool stop_ = false;
-  uint64_t generation_ = 0;
-  unigap_range_fn fn_ = nullptr;
-  void *ctx_ = nullptr;
-  int64_t n_items_ = 0, n_chunks_ = 0;
-  std::atomic<int64_t> next_{0}, done_{0};
+  uint64_t generation_ = 0;  // guarded by m_, as is job_
+  Job job_{};
+  std::atomic<uint64_t> next_{0};
+  std::atomic<int64_t> done_{0};
 };
 
 Pool &pool() {

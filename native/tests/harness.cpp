@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "unigap/common.h"
 
@@ -54,6 +55,28 @@ UNIGAP_TEST("common/parallel_for_covers_each_index_once") {
     CHECK(ok);
   }
   CHECK(unigap_threads() >= 1);
+}
+
+// Many short regions back to back from two callers at once (native/tests/tsan/pool_stress.cpp runs the
+// same under ThreadSanitizer): every index exactly once, every region finishes.
+UNIGAP_TEST("common/parallel_for_many_regions") {
+  auto caller = [](int rounds, int salt) {
+    int bad = 0;
+    for (int r = 0; r < rounds; r++) {
+      const int64_t n = 1 + (r * 7 + salt) % 131;
+      SumCtx c;
+      c.hits.assign(n, 0);
+      unigap_parallel_for(n, 1 + r % 3, mark, &c);
+      for (int64_t i = 0; i < n; i++) bad += c.hits[i] != 1;
+    }
+    return bad;
+  };
+  int bad_other = 0;
+  std::thread other([&] { bad_other = caller(2000, 1); });
+  const int bad = caller(8000, 0);
+  other.join();
+  CHECK(bad == 0);
+  CHECK(bad_other == 0);
 }
 
 UNIGAP_TEST("common/cuda_info") {
