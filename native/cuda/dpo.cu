@@ -188,20 +188,23 @@ unigap_status dpo_from_logits_impl(Ops &ops, const unigap_logprobs_args *lp, con
     char *base = nullptr;
     if ((s = ops.alloc(cv.off + 16, &base)) != UNIGAP_STATUS_OK) return s;
 
-    // Pass 1: forward with everything the loss and TRL's metrics need; lp's own outputs are ignored.
+    // Pass 1: forward with what the loss needs (sums, counts, the LSE for pass 2) and, only when
+    // TRL's metrics are asked for, entropy, argmax hits and logit sums (they make the row sweep
+    // heavier: without them the pass runs at the plain forward's speed). lp's own outputs are ignored.
     unigap_logprobs_args f = *lp;
     f.token_logp = nullptr;
     f.token_lse = reinterpret_cast<float *>(base + o_lse);
-    f.token_entropy = reinterpret_cast<float *>(base + o_ent);
-    f.token_correct = reinterpret_cast<uint8_t *>(base + o_cor);
+    f.token_entropy = metrics ? reinterpret_cast<float *>(base + o_ent) : nullptr;
+    f.token_correct = metrics ? reinterpret_cast<uint8_t *>(base + o_cor) : nullptr;
     f.seq_sum = reinterpret_cast<float *>(base + o_sum);
     f.seq_count = reinterpret_cast<int32_t *>(base + o_cnt);
     f.seq_mean = nullptr;
-    f.seq_logit_sum = reinterpret_cast<double *>(base + o_lsum);
+    f.seq_logit_sum = metrics ? reinterpret_cast<double *>(base + o_lsum) : nullptr;
     if ((s = ops.run(&f, nullptr, 0)) != UNIGAP_STATUS_OK) return s;
     double *esum = reinterpret_cast<double *>(base + o_esum);
     double *hits = reinterpret_cast<double *>(base + o_hits);
-    if ((s = ops.seq_extra(lp->offsets, n, ns, f.token_entropy, f.token_correct, esum, hits)) != UNIGAP_STATUS_OK)
+    if (metrics &&
+        (s = ops.seq_extra(lp->offsets, n, ns, f.token_entropy, f.token_correct, esum, hits)) != UNIGAP_STATUS_OK)
       return s;
 
     std::vector<float> sums;
@@ -209,9 +212,11 @@ unigap_status dpo_from_logits_impl(Ops &ops, const unigap_logprobs_args *lp, con
     std::vector<double> lsum, ent, hit;
     if ((s = ops.d2h(sums, f.seq_sum, ns)) != UNIGAP_STATUS_OK) return s;
     if ((s = ops.d2h(counts, f.seq_count, ns)) != UNIGAP_STATUS_OK) return s;
-    if ((s = ops.d2h(lsum, f.seq_logit_sum, ns)) != UNIGAP_STATUS_OK) return s;
-    if ((s = ops.d2h(ent, static_cast<const double *>(esum), ns)) != UNIGAP_STATUS_OK) return s;
-    if ((s = ops.d2h(hit, static_cast<const double *>(hits), ns)) != UNIGAP_STATUS_OK) return s;
+    if (metrics) {
+      if ((s = ops.d2h(lsum, f.seq_logit_sum, ns)) != UNIGAP_STATUS_OK) return s;
+      if ((s = ops.d2h(ent, static_cast<const double *>(esum), ns)) != UNIGAP_STATUS_OK) return s;
+      if ((s = ops.d2h(hit, static_cast<const double *>(hits), ns)) != UNIGAP_STATUS_OK) return s;
+    }
     if ((s = ops.sync()) != UNIGAP_STATUS_OK) return s;
 
     // The pair-level loss: the CPU family, exactly.

@@ -170,6 +170,39 @@ void from_logits_case(unigap_dtype dt, int64_t B, int64_t T, int64_t V, const Dp
   const std::vector<double> wg = grad_values(dt, cpu_grad.data(), p.N * p.V);
   const std::vector<double> gg = emulate ? grad_values(dt, host_grad.data(), p.N * p.V) : fetch_grad(p, grad_out);
   compare((t + " grad logits").c_str(), gg.data(), wg.data(), p.N * p.V, grad_rtol(dt), 1e-7, __FILE__, __LINE__);
+
+  // Again without metrics (pass 1 then skips entropy, argmax and logit sums): the same loss, pair
+  // gradients and logits gradient. In place, the logits were overwritten: restore them first.
+  if (in_place) {
+    if (emulate)
+      host_grad = p.logits;
+    else
+      CUDA_OK(unigap_cuda_memcpy_h2d(d.grad_out, p.logits.data(), p.logits.size(), stream()));
+  } else if (emulate) {
+    host_grad.assign(p.logits.size(), 0xff);
+  } else {
+    CUDA_OK(unigap_cuda_memset(d.grad_out, 0xff, p.logits.size(), stream()));
+  }
+  unigap_dpo_args gd2 = dpo_args(B, ref, o);
+  DpoOut got2(B);
+  got2.wire(gd2);
+  if (emulate) {
+    CHECK(unigap_cuda::dpo_from_logits_emulate(&da, &gd2, grad_out, nullptr, nullptr, nullptr, nullptr, nullptr) ==
+          UNIGAP_STATUS_OK);
+  } else {
+    CUDA_OK(unigap_cuda_dpo_from_logits(&da, &gd2, grad_out, nullptr, nullptr, nullptr, nullptr, nullptr, stream()));
+    CUDA_OK(unigap_cuda_stream_sync(stream()));
+  }
+  CHECK_CLOSE(got2.loss, want.loss, 1e-4, 1e-5 * T);
+  CHECK_CLOSE(got2.acc, want.acc, 0, 0);
+  compare((t + " no metrics: losses").c_str(), got2.losses.data(), want.losses.data(), B, 1e-4, 1e-5 * T, __FILE__,
+          __LINE__);
+  compare((t + " no metrics: grad_chosen").c_str(), got2.gc.data(), want.gc.data(), B, 1e-4, 1e-6, __FILE__, __LINE__);
+  compare((t + " no metrics: grad_rejected").c_str(), got2.gr.data(), want.gr.data(), B, 1e-4, 1e-6, __FILE__,
+          __LINE__);
+  const std::vector<double> gg2 = emulate ? grad_values(dt, host_grad.data(), p.N * p.V) : fetch_grad(p, grad_out);
+  compare((t + " no metrics: grad logits").c_str(), gg2.data(), wg.data(), p.N * p.V, grad_rtol(dt), 1e-7, __FILE__,
+          __LINE__);
 }
 
 DpoOpts sigmoid_sft() {
