@@ -395,5 +395,12 @@ void perf_dpo_from_logits(const unigap_logprobs_args &a, void *grad, const char 
   perf_row("unigap dpo_from_logits (fwd+bwd, out of place)", dt, shape, ms, 2.0 * bytes);
   std::printf("PERF_RATIO|%s|dpo_from_logits/(logprobs fwd+bwd)|%.3f|vs forward %.3f|target <= 1.1\n", dt,
               ms / fwdbwd_ms, ms / fwd_ms);
+  // The same with TRL's logit metrics (entropy, token accuracy, mean logits): what the facade asks for.
+  unigap_dpo_logit_metrics m{};
+  const double ms_m = time_ms([&] {
+    st = unigap_cuda_dpo_from_logits(&lp, &d, grad, nullptr, nullptr, nullptr, nullptr, &m, stream());
+  });
+  CUDA_OK(st);
+  perf_row("unigap dpo_from_logits + TRL metrics (fwd+bwd, out of place)", dt, shape, ms_m, 2.0 * bytes);
   std::fflush(stdout);
 }
