@@ -1,24 +1,40 @@
 /**
  * The co-degradation guard (paper.md "Learning dynamics"): internal agreement is not correctness. Every
- * round the loop measures a few external accuracies (the watched signals); when unification
- * (1 - Nonunified) has risen above the best round's while any watched accuracy has fallen more than
- * `tolerance` below the best round's value, the run stops and rolls back to the best round. The best
- * round is the one with the highest sum of the watched accuracies (ties: the earlier round).
+ * round the loop measures a few external accuracies (the watched signals) and the model's unification
+ * (1 - Nonunified: the share of its own samples it accepts). When unification has really risen above the
+ * best round's while a watched accuracy measured with it has really fallen more than `tolerance` below
+ * the best round's value, the run stops and rolls back to the best round. The best round is the one with
+ * the highest sum of the watched accuracies (ties: the earlier round).
  *
  * What the loop watches (lib/loop/run.ts `observe`):
- * - `generationAccuracy`: external generation accuracy on the held-out probe prompts' fresh samples;
+ * - `generationAccuracy`: external generation accuracy on the held-out probe prompts' fresh samples
+ *   (the training prompts' samples when there is no probe set), with `unification` on the same samples;
  * - `understandingAccuracy`: the self-judgment's accuracy on a FIXED labelled set (built once at
  *   round 0, see `FixedProbeItem`), so it does not move when only the model's images change
  *   (config.guardUnderstanding 'own' restores the old own-sample accuracy);
  * - `trainGenerationAccuracy` (optional): external generation accuracy on the training prompts' fresh
- *   samples. Not a held-out evaluation (those prompts are trained on), but it sees corrupted training
- *   even when a small model's probe accuracy sits at its floor and cannot fall.
- * Unification "rises" when it rises on the probe samples (`unification`) or on the training samples
- * (`trainUnification`, optional).
+ *   samples, with `trainUnification` on the same samples. Not a held-out evaluation (those prompts are
+ *   trained on), but it sees corrupted training even when a small model's probe accuracy sits at its
+ *   floor and cannot fall.
  *
- * Probe sets are small and rates over them noisy (paper.md "pitfalls"), so with z > 0 a fall counts only
- * when even the upper end of the current rate's one-sided Wilson bound lies more than `tolerance` below
- * the best round's value: upper_z(current) < best - tolerance. z = 0 is the plain comparison.
+ * Decision rules (z = the guard's z, tolerance as given; both tests are one-sided Wilson bounds, so a
+ * rise and a fall are held to the same standard of evidence):
+ * - A FALL of a watched accuracy counts only when even the upper end of the current rate's one-sided
+ *   Wilson bound lies more than `tolerance` below the best round's value: upper_z(current) < best -
+ *   tolerance.
+ * - A RISE of unification counts only when even the lower end of the current unification's one-sided
+ *   Wilson bound lies above the best round's value: lower_z(current) > best. (No tolerance: any real
+ *   rise in agreement counts.) Unification is passed as a Rate (accepted / own samples); a plain number
+ *   (the older API) carries no sample count and is compared plainly: current > best.
+ * - z = 0 makes both the plain comparisons (upper_0 = lower_0 = the rate itself).
+ * - SAME SAMPLES: a generation accuracy fall pairs only with a rise of unification on the same prompts'
+ *   samples (probe generation with probe unification, train-split generation with train-split
+ *   unification). Co-degradation is "the model accepts more of its own images while fewer of those
+ *   images are right"; a rise on one prompt set and a fall on another is two separate observations, not
+ *   that. An understanding-accuracy fall (the judge, scored on the fixed set whose items belong to
+ *   neither set's current samples) pairs with a real rise on either set.
+ * - A trip: some counted fall has a counted rise to pair with. A counted fall without one is a warning
+ *   (plain degradation, reported, not stopped); the reason or warning names every counted rise and fall.
  */
 import { wilson } from './metrics.js';
 import type { BestRound } from './state.js';
@@ -28,12 +44,15 @@ export interface GuardObservation {
   round: number;
   generationAccuracy: Rate;
   understandingAccuracy: Rate;
-  /** 1 - Nonunified on the same samples as generationAccuracy. */
-  unification: number;
+  /**
+   * 1 - Nonunified on the same samples as generationAccuracy: a Rate (accepted own samples / own
+   * samples), so a rise can be bounded like a fall. A plain number (older API) is compared plainly.
+   */
+  unification: Rate | number;
   /** Optional third watched accuracy: external generation accuracy on the training prompts' samples. */
   trainGenerationAccuracy?: Rate;
-  /** Optional: 1 - Nonunified on the training prompts' samples (a rise here counts too). */
-  trainUnification?: number;
+  /** Optional: 1 - Nonunified on the training prompts' samples (same samples as trainGenerationAccuracy). */
+  trainUnification?: Rate | number;
   /** Names used in the trip reason (defaults: 'generation accuracy', 'understanding accuracy'). */
   labels?: { generation?: string; understanding?: string; trainGeneration?: string };
 }
@@ -42,8 +61,8 @@ export interface GuardDecision {
   tripped: boolean;
   reason?: string;
   /**
-   * A watched accuracy fell beyond the tolerance but unification did not rise: plain degradation (the
-   * model also rejects more of its own images), reported but not stopped.
+   * A watched accuracy fell beyond the tolerance but unification did not rise on its samples: plain
+   * degradation (the model does not accept more of its own images there), reported but not stopped.
    */
   warning?: string;
   /** The best round after this observation (unchanged when tripped). */
@@ -56,16 +75,31 @@ function upper(r: Rate, z: number): number {
   return z > 0 ? wilson(r, z).high : r.value;
 }
 
-type SignalKey = 'generationAccuracy' | 'understandingAccuracy' | 'trainGenerationAccuracy';
+const valueOf = (u: Rate | number): number => (typeof u === 'number' ? u : u.value);
 
-/** The watched accuracies of an observation, with the names the reason uses. */
-function signals(obs: GuardObservation): { key: SignalKey; label: string; rate: Rate }[] {
-  const out: { key: SignalKey; label: string; rate: Rate }[] = [
-    { key: 'generationAccuracy', label: obs.labels?.generation ?? 'generation accuracy', rate: obs.generationAccuracy },
+/** The lower end of the current unification's one-sided bound (the value itself at z 0 or without counts). */
+function lower(u: Rate | number, z: number): number {
+  return typeof u === 'number' || z <= 0 ? valueOf(u) : wilson(u, z).low;
+}
+
+type SignalKey = 'generationAccuracy' | 'understandingAccuracy' | 'trainGenerationAccuracy';
+/** Which samples a signal and a unification are measured on ('any': the fixed set, pairs with either). */
+type Samples = 'primary' | 'train' | 'any';
+
+/** The watched accuracies of an observation, with the names the reason uses and their samples. */
+function signals(obs: GuardObservation): { key: SignalKey; label: string; rate: Rate; on: Samples }[] {
+  const out: { key: SignalKey; label: string; rate: Rate; on: Samples }[] = [
+    {
+      key: 'generationAccuracy',
+      label: obs.labels?.generation ?? 'generation accuracy',
+      rate: obs.generationAccuracy,
+      on: 'primary',
+    },
     {
       key: 'understandingAccuracy',
       label: obs.labels?.understanding ?? 'understanding accuracy',
       rate: obs.understandingAccuracy,
+      on: 'any',
     },
   ];
   if (obs.trainGenerationAccuracy)
@@ -73,6 +107,7 @@ function signals(obs: GuardObservation): { key: SignalKey; label: string; rate: 
       key: 'trainGenerationAccuracy',
       label: obs.labels?.trainGeneration ?? 'train-split generation accuracy',
       rate: obs.trainGenerationAccuracy,
+      on: 'train',
     });
   return out;
 }
@@ -81,16 +116,20 @@ function score(b: BestRound): number {
   return b.generationAccuracy + b.understandingAccuracy + (b.trainGenerationAccuracy ?? 0);
 }
 
+/**
+ * One round's decision (rules: the header comment). `best` is the best round so far (null at round 0),
+ * `tolerance` the allowed fall in [0, 1], `z` the one-sided Wilson z of both tests (0: plain comparisons).
+ */
 export function guardCheck(best: BestRound | null, obs: GuardObservation, tolerance: number, z = 0): GuardDecision {
   const watched = signals(obs);
   const summary: BestRound = {
     round: obs.round,
     generationAccuracy: obs.generationAccuracy.value,
     understandingAccuracy: obs.understandingAccuracy.value,
-    unification: obs.unification,
+    unification: valueOf(obs.unification),
   };
   if (obs.trainGenerationAccuracy) summary.trainGenerationAccuracy = obs.trainGenerationAccuracy.value;
-  if (obs.trainUnification !== undefined) summary.trainUnification = obs.trainUnification;
+  if (obs.trainUnification !== undefined) summary.trainUnification = valueOf(obs.trainUnification);
   if (!best) return { tripped: false, best: summary };
   // A tiny epsilon so a drop of exactly `tolerance` (in binary floating point) does not trip.
   const eps = 1e-12;
@@ -98,33 +137,46 @@ export function guardCheck(best: BestRound | null, obs: GuardObservation, tolera
     const was = best[s.key];
     return was !== undefined && was - upper(s.rate, z) > tolerance + eps;
   });
-  const rises: string[] = [];
-  if (obs.unification > best.unification)
-    rises.push(`unification rose ${pct(best.unification)} -> ${pct(obs.unification)}`);
+  const bound = (u: Rate | number) => (z > 0 && typeof u !== 'number' ? ` (lower bound ${pct(lower(u, z))})` : '');
+  const rises: { on: Samples; text: string }[] = [];
+  if (lower(obs.unification, z) > best.unification)
+    rises.push({
+      on: 'primary',
+      text: `unification rose ${pct(best.unification)} -> ${pct(valueOf(obs.unification))}${bound(obs.unification)}`,
+    });
   if (
     obs.trainUnification !== undefined &&
     best.trainUnification !== undefined &&
-    obs.trainUnification > best.trainUnification
+    lower(obs.trainUnification, z) > best.trainUnification
   )
-    rises.push(`train-split unification rose ${pct(best.trainUnification)} -> ${pct(obs.trainUnification)}`);
-  if (rises.length && falls.length) {
-    const fell = falls.map((s) => `${s.label} fell ${pct(best[s.key]!)} -> ${pct(s.rate.value)}`);
+    rises.push({
+      on: 'train',
+      text: `train-split unification rose ${pct(best.trainUnification)} -> ${pct(valueOf(obs.trainUnification))}${bound(obs.trainUnification)}`,
+    });
+  const paired = (s: { on: Samples }) => rises.filter((r) => s.on === 'any' || r.on === s.on);
+  const fellText = (s: (typeof watched)[number]) => `${s.label} fell ${pct(best[s.key]!)} -> ${pct(s.rate.value)}`;
+  const coFalls = falls.filter((s) => paired(s).length > 0);
+  if (coFalls.length) {
+    const usedRises = rises.filter((r) => coFalls.some((s) => paired(s).includes(r)));
     return {
       tripped: true,
       reason:
-        `co-degradation at round ${obs.round}: ${rises.join(' and ')} ` +
-        `while ${fell.join(' and ')} (tolerance ${pct(tolerance)}${z > 0 ? `, z ${z}` : ''}) vs best round ${best.round}`,
+        `co-degradation at round ${obs.round}: ${usedRises.map((r) => r.text).join(' and ')} ` +
+        `while ${coFalls.map(fellText).join(' and ')} (tolerance ${pct(tolerance)}${z > 0 ? `, z ${z}` : ''}) vs best round ${best.round}`,
       best,
     };
   }
   const next = score(summary) > score(best) ? summary : best;
-  if (falls.length)
+  if (falls.length) {
+    // Falls without a rise on their own samples; a rise elsewhere is named (not co-degradation).
+    const elsewhere = rises.length ? `; on other prompts ${rises.map((r) => r.text).join(' and ')}` : '';
     return {
       tripped: false,
       warning:
         `degradation at round ${obs.round} without a rise in unification (not co-degradation; not stopped): ` +
-        `${falls.map((s) => `${s.label} fell ${pct(best[s.key]!)} -> ${pct(s.rate.value)}`).join(' and ')} vs best round ${best.round}`,
+        `${falls.map(fellText).join(' and ')} vs best round ${best.round}${elsewhere}`,
       best: next,
     };
+  }
   return { tripped: false, best: next };
 }

@@ -37,6 +37,7 @@ import type {
   ModelState,
   Prompt,
   PromptSamples,
+  Rate,
   RoundMetrics,
   RunOptions,
   RunResult,
@@ -218,10 +219,17 @@ function roundMetrics(
 }
 
 /**
- * The guard's view of a round (lib/loop/guard.ts): probe generation accuracy (training samples when there
- * is no probe set), understanding accuracy on the fixed labelled probe set ('own': on the own samples),
- * and with config.guardTrainGeneration the training prompts' generation accuracy and unification.
+ * The guard's view of a round (lib/loop/guard.ts): probe generation accuracy and unification (training
+ * samples when there is no probe set), understanding accuracy on the fixed labelled probe set ('own': on
+ * the own samples), and with config.guardTrainGeneration the training prompts' generation accuracy and
+ * unification. Unification goes as a Rate (accepted own samples / own samples) so the guard can bound
+ * its rise by the sample count, as it bounds falls.
  */
+function unificationOf(nu: Rate): Rate {
+  // value as 1 - Nonunified exactly (what the guard's saved best round has always held).
+  return { value: 1 - nu.value, count: nu.total - nu.count, total: nu.total };
+}
+
 function observe(config: LoopConfig, round: number, m: RoundMetrics): GuardObservation | null {
   const own = m.probe ?? m.external;
   if (!own) return null;
@@ -238,12 +246,12 @@ function observe(config: LoopConfig, round: number, m: RoundMetrics): GuardObser
       round,
       generationAccuracy: m.probe.generationAccuracy,
       understandingAccuracy,
-      unification: 1 - m.probe.nonunified.value,
+      unification: unificationOf(m.probe.nonunified),
       labels,
     };
     if (config.guardTrainGeneration && m.external) {
       o.trainGenerationAccuracy = m.external.generationAccuracy;
-      o.trainUnification = 1 - m.nonunified.value;
+      o.trainUnification = unificationOf(m.nonunified);
     }
     return o;
   }
@@ -251,7 +259,7 @@ function observe(config: LoopConfig, round: number, m: RoundMetrics): GuardObser
     round,
     generationAccuracy: m.external!.generationAccuracy,
     understandingAccuracy,
-    unification: 1 - m.nonunified.value,
+    unification: unificationOf(m.nonunified),
     labels,
   };
 }

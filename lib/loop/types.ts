@@ -133,8 +133,9 @@ export interface LoopConfig {
   guardTolerance: number;
   /**
    * Guard: a fall counts only when the upper end of the current rate's Wilson bound at this z is still
-   * more than guardTolerance below the best round (small probe sets are noisy); 0 compares the plain
-   * rates. >= 0. Default 1.645 (one-sided 95 %).
+   * more than guardTolerance below the best round, and a rise of unification only when the lower end of
+   * its bound is above the best round's (small probe sets are noisy); 0 compares the plain rates. >= 0.
+   * Default 1.645 (one-sided 95 %). See lib/loop/guard.ts for the rules.
    */
   guardZ: number;
   /** Re-threshold the self-judgment: accept iff pYes >= this; null keeps the model's own verdict. Default null. */
@@ -151,7 +152,7 @@ export interface LoopConfig {
   guardUnderstanding: GuardUnderstanding;
   /**
    * Guard: also watch external generation accuracy on the training prompts' fresh samples (and count a
-   * rise of unification on them). Not a held-out evaluation (the loop trains on those prompts), but it
+   * rise of unification on them, which a fall of it pairs with). Not a held-out evaluation (the loop trains on those prompts), but it
    * catches corrupted training when a small model's probe accuracy is at its floor and cannot fall.
    * Default true.
    */
@@ -233,7 +234,10 @@ export interface RoundMetrics {
     items: { model: number; supplied: number };
   };
   train: { sftExamples: number; dpoPairs: number; meanLoss: number; trainingPrompts: number; discardPool: number };
-  /** warning: a watched accuracy fell beyond the tolerance while unification did not rise (not stopped). */
+  /**
+   * warning: a watched accuracy fell beyond the tolerance while unification did not rise on the same
+   * samples (not stopped).
+   */
   guard?: { tripped: boolean; reason?: string; warning?: string };
 }
 
