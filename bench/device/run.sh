@@ -7,7 +7,8 @@
 #
 #   bench/device/run.sh            # writes everything to $OUT (the device tool's folder) or ./gpu-out
 #   CUDA_ARCH=80 bench/device/run.sh   # another GPU generation (default 90: H100 / H200)
-#   SKIP_SANITIZER=1 / SKIP_TORCH=1 / SKIP_PERF=1 (checks only) shorten the run; PER_TEST_S caps each check.
+#   SKIP_SANITIZER=1 / SKIP_TORCH=1 / SKIP_PERF=1 (checks only) shorten the run; PER_TEST_S caps each check;
+#   AB_EXP2=1 also times the log-prob kernels built with exp2f instead of ex2.approx.ftz (a second build).
 # Budget: about 6-7 minutes on an H100 (build < 1 min with one arch, checks ~1 min, sanitizer <= 5 min,
 # perf ~0.5 min, torch <= 3 min); every step has its own timeout, capped so the whole run ends within
 # BUDGET_S seconds (default 520: fits one 540-600 s device call; a step that would not fit is skipped
@@ -112,6 +113,21 @@ step "perf (CUDA events, median of 7)"
 # tensor cores and forced SIMT, f32 with TF32; top-k k=10 on 8192x65536x1024 bf16 both ways, with peak
 # memory; pairedCosine [65536,1024]) adds ~10 s.
 t=$(cap 180); if [ "$t" -gt 0 ]; then timeout "$t" "$H" --perf cuda/perf | tee "$OUT/perf.txt" || status=1; else echo "(perf skipped: out of time budget)"; status=1; fi
+
+if [ -n "${AB_EXP2:-}" ]; then
+  step "perf A/B: the log-prob kernels with exp2f (-DUNIGAP_CUDA_PRECISE_EXP2) instead of ex2.approx.ftz"
+  # Same sources, second build tree; only cuda/perf/logprobs runs (its lines go to run.log, not perf.txt).
+  t=$(cap 90)
+  if [ "$t" -gt 0 ]; then
+    ( cmake -S . -B "$BUILD-exp2f" "${GEN[@]}" -DUNIGAP_CUDA=on -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_CUDA_FLAGS=-DUNIGAP_CUDA_PRECISE_EXP2 >/dev/null 2>&1 &&
+      timeout "$t" cmake --build "$BUILD-exp2f" --target unigap_harness -j"$(nproc)" >/dev/null 2>&1 &&
+      timeout 60 "$BUILD-exp2f/unigap_harness" --perf cuda/perf/ | grep '^PERF' | grep -v 'PERF_SIM\|PERF_MEM\|pairedCosine' | sed 's/^/EXP2F|/' ) ||
+      echo "(exp2f A/B build or run failed or timed out)"
+  else
+    echo "(exp2f A/B skipped: out of time budget)"
+  fi
+fi
 
 if [ -z "${SKIP_TORCH:-}" ]; then
   step "PyTorch baselines"

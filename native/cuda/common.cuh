@@ -85,6 +85,21 @@ UNIGAP_HD float mul_rn(float a, float b) {
   return a * b;
 #endif
 }
+// 2^x for the log-prob rows, whose arguments are <= 0 (x - max) or about 0 (the gradient's x - lse):
+// on the device the MUFU instruction with flush-to-zero (ex2.approx.ftz.f32, max relative error about
+// 2^-22, the same as exp2f's). Plain exp2f compiles to ex2.approx.f32, which wraps the same MUFU in a
+// compare and two multiplies to keep results below 2^-126 as denormals: probabilities under 1e-38
+// change no sum and no rounded gradient, so they are flushed to 0 instead. -DUNIGAP_CUDA_PRECISE_EXP2
+// restores exp2f (bench/device/run.sh times both). The host emulation uses exp2f.
+UNIGAP_HD float fast_exp2(float x) {
+#if defined(__CUDA_ARCH__) && !defined(UNIGAP_CUDA_PRECISE_EXP2)
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+#else
+  return exp2f(x);
+#endif
+}
 // "#pragma unroll" only where the device compiler reads it (host compilers warn about it).
 #ifdef __CUDA_ARCH__
 #define UNIGAP_UNROLL _Pragma("unroll")

@@ -91,7 +91,7 @@ UNIGAP_HD void rescale(float m, float s, float t, float M, bool ent, float &s_ou
     return;
   }
   const float delta = m - M;
-  const float f = exp2f(delta);
+  const float f = fast_exp2(delta);
   s_out = f * s;
   t_out = ent ? f * (t + s * delta) : 0.f;
 }
@@ -178,7 +178,7 @@ UNIGAP_UNROLL
         st.o.m = lm;  // nothing accumulated yet (s = t = 0)
       } else {
         const float delta = st.o.m - lm;
-        const float f = exp2f(delta);
+        const float f = fast_exp2(delta);
         if (kExtras && ent) st.o.t = f * (st.o.t + st.o.s * delta);
         st.o.s *= f;
         st.o.m = lm;
@@ -187,7 +187,7 @@ UNIGAP_UNROLL
 UNIGAP_UNROLL
     for (int i = 0; i < N; i++) {
       const float d = w[i] - st.o.m;
-      const float e = exp2f(d);
+      const float e = fast_exp2(d);
       const bool ninf = w[i] == -INFINITY;  // probability 0 (also while the max so far is -inf)
       st.o.s += ninf ? 0.f : e;
       if (kExtras && ent) st.o.t += ninf ? 0.f : e * d;
@@ -361,7 +361,7 @@ UNIGAP_HD void grad_lane(const Params &p, const RowCtx &r, float lse2, int64_t r
   const float gs = g * p.inv_tau;
   const float ycol = -gs * expm1f(kLn2 * (mul_rn(r.zy, c) - lse2));
   for (int64_t j = sp.tail0 + lane; j < p.V; j += TPR)
-    gx[j] = D::from_float(j == y ? ycol : -gs * exp2f(D::load(x + j) * c - lse2));
+    gx[j] = D::from_float(j == y ? ycol : -gs * fast_exp2(D::load(x + j) * c - lse2));
   const T *body = x + sp.head;
   T *gbody = gx + sp.head;
   auto emit = [&](const uint4 &v, int64_t iv) {
@@ -369,7 +369,7 @@ UNIGAP_HD void grad_lane(const Params &p, const RowCtx &r, float lse2, int64_t r
     D::unpack(v, z);
     const int64_t idx0 = sp.head + iv * D::kVec;
 UNIGAP_UNROLL
-    for (int k = 0; k < D::kVec; k++) z[k] = idx0 + k == y ? ycol : -gs * exp2f(z[k] * c - lse2);
+    for (int k = 0; k < D::kVec; k++) z[k] = idx0 + k == y ? ycol : -gs * fast_exp2(z[k] * c - lse2);
     if (r.galign) {
       *reinterpret_cast<uint4 *>(gbody + iv * D::kVec) = D::pack(z);
     } else {
@@ -387,7 +387,7 @@ UNIGAP_UNROLL
   }
   if (i >= 0) emit(load16(body + i * D::kVec), i);
   for (int64_t j = lane; j < sp.head; j += TPR)
-    gx[j] = D::from_float(j == y ? ycol : -gs * exp2f(D::load(x + j) * c - lse2));
+    gx[j] = D::from_float(j == y ? ycol : -gs * fast_exp2(D::load(x + j) * c - lse2));
 }
 
 template <class D, int TPR, bool kExtras, bool kGrad>
