@@ -65,9 +65,9 @@ interface Kernel {
 }
 
 const withShape = (extra: Opts, base: Record<string, unknown>) => ({ ...base, ...extra });
-const NOT_VERIFIED = /is not verified on a GPU yet; download the DeviceTensor/;
-// Similarity is wired (issue 9): 'auto' still refuses it until verified, naming the explicit opt-in.
-const SIM_UNVERIFIED = /is not verified on a GPU yet, so 'auto' does not take it; pass device: 'cuda'/;
+// Log-probs, DPO from logits (issue 8) and similarity (issue 9) are wired: 'auto' still refuses them
+// until verified, naming the explicit opt-in (tests/device-logprobs.test.ts, device-similarity.test.ts).
+const WIRED_UNVERIFIED = /is not verified on a GPU yet, so 'auto' does not take it; pass device: 'cuda'/;
 
 const kernels: Kernel[] = [
   ...(['scoreLogprobs', 'scoreLogprobsAsync'] as const).map((name) => {
@@ -77,7 +77,7 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(logits, labels, withShape(x, { shape: [2 * B, T, V], entropy: true })),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, labels, withShape(x, { shape: [2 * B, T, V] })),
-      deviceMessage: NOT_VERIFIED,
+      deviceMessage: WIRED_UNVERIFIED,
     };
   }),
   ...(['logprobsBackward', 'logprobsBackwardAsync'] as const).map((name) => {
@@ -87,7 +87,7 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(logits, labels, upstream, withShape(x, { shape: [2 * B, T, V] })),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, labels, upstream, withShape(x, { shape: [2 * B, T, V] })),
-      deviceMessage: NOT_VERIFIED,
+      deviceMessage: WIRED_UNVERIFIED,
     };
   }),
   {
@@ -106,7 +106,7 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(logits, labels, withShape(x, { shape: [2 * B, T, V], ...refs })),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, labels, withShape(x, { shape: [2 * B, T, V], ...refs })),
-      deviceMessage: NOT_VERIFIED,
+      deviceMessage: WIRED_UNVERIFIED,
     };
   }),
   {
@@ -114,14 +114,14 @@ const kernels: Kernel[] = [
     async: false,
     call: (x?: Opts) => pairedCosine(A, E, x),
     onDevice: (x?: Opts) => pairedCosine({ data: fakeDeviceTensor() as never, dims: [5, 4] }, E, x),
-    deviceMessage: SIM_UNVERIFIED,
+    deviceMessage: WIRED_UNVERIFIED,
   },
   {
     name: 'clipScore',
     async: false,
     call: (x?: Opts) => clipScore(A, E, withShape(x, { reduction: 'none' }) as never),
     onDevice: (x?: Opts) => clipScore(A, fakeDeviceTensor() as never, x as never),
-    deviceMessage: SIM_UNVERIFIED,
+    deviceMessage: WIRED_UNVERIFIED,
   },
   ...(['similarityMatrix', 'similarityMatrixAsync'] as const).map((name) => {
     const f = name === 'similarityMatrix' ? similarityMatrix : similarityMatrixAsync;
@@ -130,7 +130,7 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(A, E, withShape(x, { scale: 100 })),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, E, x),
-      deviceMessage: SIM_UNVERIFIED,
+      deviceMessage: WIRED_UNVERIFIED,
     };
   }),
   ...(['topkSimilarity', 'topkSimilarityAsync'] as const).map((name) => {
@@ -140,7 +140,7 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(A, E, 2, x),
       onDevice: (x?: Opts) => f(A, { data: fakeDeviceTensor() as never, dims: [5, 4] }, 2, x),
-      deviceMessage: SIM_UNVERIFIED,
+      deviceMessage: WIRED_UNVERIFIED,
     };
   }),
   ...(['retrievalRanks', 'retrievalRanksAsync'] as const).map((name) => {
@@ -150,7 +150,7 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(A, E, x),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, E, x),
-      deviceMessage: SIM_UNVERIFIED,
+      deviceMessage: WIRED_UNVERIFIED,
     };
   }),
 ];

@@ -2,16 +2,37 @@
  * The DPO loss family (TRL's DPOTrainer semantics): pair-level losses with gradients (`dpoLoss`) and the
  * fused path from logits. Policy: defaults, validation and errors live here; the formulas are written
  * down in native/include/unigap/dpo.h.
+ *
+ * Where it runs. `dpoLoss` (B pair values) runs on the CPU; DeviceTensor inputs are a typed error
+ * (its CUDA route is not wired). `dpoLossFromLogits` with DeviceTensor logits (or { data: DeviceTensor,
+ * dims }) runs on the GPU with `device: 'cuda'` ('auto' only once the path is GPU-verified, see
+ * lib/device.ts): the two passes over the logits run on a CUDA stream of their own, the pair-level loss
+ * on the host between them (exactly the CPU's unigap_dpo_loss). Labels and mask are then DeviceTensors
+ * and offsets host arrays or a DeviceTensor, as for scoreLogprobs (lib/kernels/logprobs.ts); the
+ * references and weights stay host arrays (B values, read by the host loss). Every per-pair result,
+ * metric and count is a host value as on the CPU; the gradient is a DeviceTensor (new, or the logits
+ * tensor itself with inPlace).
  */
 import { assertIsaUsable } from '../backend.js';
 import { InvalidTypeError, InvalidValueError, ShapeMismatchError } from '../errors.js';
-import { routeKernelDevice, type DeviceOption } from '../device.js';
+import {
+  DeviceTensor,
+  cudaDpoFromLogits,
+  cudaDpoFromLogitsAsync,
+  routeKernelDevice,
+  type DeviceOption,
+} from '../device.js';
 import { loadNative } from '../native.js';
 import {
+  prepareDeviceLogprobsCall,
   prepareLogprobsCall,
+  runDeviceLogprobs,
+  type DeviceLogitsInput,
   type LogitsInput,
+  type LogprobsDeviceInputOptions,
   type LogprobsInputOptions,
   type NativeLogprobsCall,
+  type PreparedDeviceLogprobs,
 } from './logprobs.js';
 import { checkOptions, describe, requireArray, requireEnum, requireNumber } from '../validate.js';
 
@@ -402,6 +423,16 @@ const FUSED_KEYS = [
   'inPlace',
 ] as const;
 
+/** {@link DpoFromLogitsOptions} of DeviceTensor logits: mask a u8 DeviceTensor; offsets host or device. */
+export interface DpoFromLogitsDeviceOptions
+  extends Omit<DpoFromLogitsOptions, 'mask' | 'offsets'>, LogprobsDeviceInputOptions {}
+
+/** {@link DpoFromLogitsResult} of DeviceTensor logits: host values, the gradient a DeviceTensor. */
+export type DpoFromLogitsDeviceResult = Omit<DpoFromLogitsResult, 'gradient'> & {
+  /** The logits' shape and dtype (the logits tensor itself with inPlace); absent with gradient: false. */
+  gradient?: DeviceTensor;
+};
+
 interface PreparedFused {
   call: NativeLogprobsCall;
   args: NativeDpoArgs;
@@ -409,18 +440,13 @@ interface PreparedFused {
   pairs: ReturnType<typeof allocDpoOutputs>;
 }
 
-function prepareFused(fn: string, logits: unknown, labels: unknown, options: DpoFromLogitsOptions | undefined) {
-  const o = checkOptions(fn, options, FUSED_KEYS);
-  routeKernelDevice(fn, 'dpo.fromLogits', o.device, [logits, labels, o.mask, o.offsets], 'pending');
-  const lpOpts: Record<string, unknown> = {};
-  for (const k of LOGPROBS_INPUT_KEYS) if (o[k] !== undefined) lpOpts[k] = o[k];
-  // Shared normalization of the logits / labels / grouping with scoreLogprobs (validated, typed errors).
-  const p = prepareLogprobsCall(fn, logits, labels, { ...(lpOpts as LogprobsInputOptions), mode: 'forward' });
-  if (p.nSeq < 2 || p.nSeq % 2 !== 0)
+/** The pair-level part of a fused call (references, options, host outputs), validated; B = nSeq / 2. */
+function prepareFusedPairs(fn: string, o: DpoFromLogitsOptions | DpoFromLogitsDeviceOptions, nSeq: number) {
+  if (nSeq < 2 || nSeq % 2 !== 0)
     throw new ShapeMismatchError(
-      `${fn}: the logits must hold 2B sequences ([chosen; rejected], B >= 1), got ${p.nSeq} sequence(s)`,
+      `${fn}: the logits must hold 2B sequences ([chosen; rejected], B >= 1), got ${nSeq} sequence(s)`,
     );
-  const B = p.nSeq / 2;
+  const B = nSeq / 2;
   const refFree = o.referenceFree === undefined ? false : o.referenceFree;
   if (typeof refFree !== 'boolean')
     throw new InvalidTypeError(`${fn}: referenceFree must be a boolean, got ${describe(refFree)}`);
@@ -450,6 +476,37 @@ function prepareFused(fn: string, logits: unknown, labels: unknown, options: Dpo
   if (typeof inPlace !== 'boolean')
     throw new InvalidTypeError(`${fn}: inPlace must be a boolean, got ${describe(inPlace)}`);
   if (inPlace && !wantGrad) throw new InvalidValueError(`${fn}: inPlace needs gradient: true`);
+  const pairs = allocDpoOutputs(B);
+  const args: NativeDpoArgs = {
+    referenceChosen: rc,
+    referenceRejected: rr,
+    weights: opts.weights,
+    ...opts.native,
+    ...pairs,
+  };
+  const out = {
+    policyChosen: new Float64Array(B).fill(NaN),
+    policyRejected: new Float64Array(B).fill(NaN),
+    chosenTokens: new Int32Array(B).fill(-1),
+    rejectedTokens: new Int32Array(B).fill(-1),
+    metrics: new Float64Array(6).fill(NaN),
+  };
+  return { args, out, pairs, wantGrad, inPlace };
+}
+
+function lpInputOptions(o: Record<string, unknown>): Record<string, unknown> {
+  const r: Record<string, unknown> = {};
+  for (const k of LOGPROBS_INPUT_KEYS) if (o[k] !== undefined) r[k] = o[k];
+  return r;
+}
+
+function prepareFused(fn: string, logits: unknown, labels: unknown, o: DpoFromLogitsOptions): PreparedFused {
+  // Shared normalization of the logits / labels / grouping with scoreLogprobs (validated, typed errors).
+  const p = prepareLogprobsCall(fn, logits, labels, {
+    ...(lpInputOptions(o as Record<string, unknown>) as LogprobsInputOptions),
+    mode: 'forward',
+  });
+  const { args, out, pairs, wantGrad, inPlace } = prepareFusedPairs(fn, o, p.nSeq);
   const data = p.call.logits;
   const gradOut = !wantGrad
     ? null
@@ -470,28 +527,57 @@ function prepareFused(fn: string, logits: unknown, labels: unknown, options: Dpo
     seqMean: null,
     seqLogitSum: null,
   };
-  const pairs = allocDpoOutputs(B);
-  const args: NativeDpoArgs = {
-    referenceChosen: rc,
-    referenceRejected: rr,
-    weights: opts.weights,
-    ...opts.native,
-    ...pairs,
-  };
-  const out: NativeDpoFusedOut = {
-    gradOut,
-    policyChosen: new Float64Array(B).fill(NaN),
-    policyRejected: new Float64Array(B).fill(NaN),
-    chosenTokens: new Int32Array(B).fill(-1),
-    rejectedTokens: new Int32Array(B).fill(-1),
-    metrics: new Float64Array(6).fill(NaN),
-  };
-  return { call, args, out, pairs } satisfies PreparedFused;
+  return { call, args, out: { gradOut, ...out }, pairs } satisfies PreparedFused;
 }
 
-function fusedResult(p: PreparedFused): DpoFromLogitsResult {
+interface PreparedFusedDevice {
+  lp: PreparedDeviceLogprobs;
+  args: NativeDpoArgs;
+  out: Omit<NativeDpoFusedOut, 'gradOut'> & { gradOut: DeviceTensor | null };
+  pairs: ReturnType<typeof allocDpoOutputs>;
+}
+
+/** The device twin of prepareFused: every check first, then the gradient (and uploaded offsets) allocated. */
+function prepareFusedDevice(
+  fn: string,
+  logits: unknown,
+  labels: unknown,
+  o: DpoFromLogitsDeviceOptions,
+): PreparedFusedDevice {
+  // Validates the logits / labels / mask / offsets, then (beforeAlloc) the pair part, then uploads
+  // default or host offsets; no forward outputs (the fused core keeps its own scratch).
+  let pairPart: ReturnType<typeof prepareFusedPairs> | undefined;
+  const lp = prepareDeviceLogprobsCall(
+    fn,
+    logits,
+    labels,
+    lpInputOptions(o as Record<string, unknown>) as LogprobsDeviceInputOptions,
+    'forward',
+    false,
+    (nSeq) => {
+      pairPart = prepareFusedPairs(fn, o, nSeq);
+    },
+  );
+  const { args, out, pairs, wantGrad, inPlace } = pairPart!;
+  let gradOut: DeviceTensor | null = null;
+  if (wantGrad) {
+    if (inPlace) gradOut = lp.call.logits;
+    else {
+      try {
+        gradOut = DeviceTensor.empty(lp.shape, lp.dtype, { device: lp.call.logits.device });
+      } catch (e) {
+        for (const t of lp.temps) t.dispose();
+        throw e;
+      }
+      lp.fresh.push(gradOut);
+    }
+  }
+  return { lp, args, out: { gradOut, ...out }, pairs };
+}
+
+function fusedResult(p: PreparedFused | PreparedFusedDevice): DpoFromLogitsResult & DpoFromLogitsDeviceResult {
   const m = p.out.metrics;
-  const r: DpoFromLogitsResult = {
+  const r = {
     ...wrapDpoResult(p.pairs),
     policyChosen: p.out.policyChosen,
     policyRejected: p.out.policyRejected,
@@ -505,9 +591,30 @@ function fusedResult(p: PreparedFused): DpoFromLogitsResult {
       chosenTokens: m[4],
       rejectedTokens: m[5],
     },
-  };
-  if (p.out.gradOut) r.gradient = p.out.gradOut;
+  } as DpoFromLogitsResult & DpoFromLogitsDeviceResult;
+  if (p.out.gradOut) (r as { gradient?: unknown }).gradient = p.out.gradOut;
   return r;
+}
+
+type FusedPlan = { where: 'cpu'; plan: PreparedFused } | { where: 'cuda'; plan: PreparedFusedDevice };
+
+function planFused(fn: string, logits: unknown, labels: unknown, options: unknown): FusedPlan {
+  const o = checkOptions(fn, options as DpoFromLogitsOptions | undefined, FUSED_KEYS);
+  const dataOf = logits !== null && typeof logits === 'object' ? (logits as { data?: unknown }).data : undefined;
+  const where = routeKernelDevice(fn, 'dpo.fromLogits', o.device, [logits, labels, o.mask, o.offsets, dataOf], 'wired');
+  if (where === 'cuda') return { where, plan: prepareFusedDevice(fn, logits, labels, o as DpoFromLogitsDeviceOptions) };
+  return { where, plan: prepareFused(fn, logits, labels, o) };
+}
+
+function runFusedDevice<T>(p: PreparedFusedDevice, isAsync: boolean): T | Promise<T> {
+  const c = p.lp.call;
+  return runDeviceLogprobs(
+    p.lp,
+    () => cudaDpoFromLogits(c, p.args, p.out),
+    () => cudaDpoFromLogitsAsync(c, p.args, p.out),
+    () => fusedResult(p) as T,
+    isAsync,
+  );
 }
 
 /**
@@ -515,7 +622,9 @@ function fusedResult(p: PreparedFused): DpoFromLogitsResult {
  * (2B sequences, laid out as scoreLogprobs takes them: `shape` [2B, T, V] or `offsets`; any of f32 /
  * bf16 / f16), labels, and precomputed reference log-probs → everything dpoLoss returns, the policy
  * log-probs and counts, TRL's logit metrics and d(loss)/d(logits), in two passes over the logits
- * (pass 1: log-probs and LSE; pass 2: the gradient from the kept LSE).
+ * (pass 1: log-probs and LSE; pass 2: the gradient from the kept LSE). DeviceTensor logits (with
+ * `device: 'cuda'`) run both passes on the GPU: labels and mask are DeviceTensors too, the results
+ * host values as here except the gradient, a DeviceTensor (see the top of this file).
  *
  * @example
  * const r = dpoLossFromLogits(logits, labels, {
@@ -525,24 +634,48 @@ function fusedResult(p: PreparedFused): DpoFromLogitsResult {
  * r.loss; r.gradient; r.metrics.tokenAccuracy;
  */
 export function dpoLossFromLogits(
+  logits: DeviceLogitsInput,
+  labels: DeviceTensor,
+  options?: DpoFromLogitsDeviceOptions,
+): DpoFromLogitsDeviceResult;
+export function dpoLossFromLogits(
   logits: LogitsInput,
   labels: Int32Array,
   options?: DpoFromLogitsOptions,
-): DpoFromLogitsResult {
-  const p = prepareFused('dpoLossFromLogits', logits, labels, options);
+): DpoFromLogitsResult;
+export function dpoLossFromLogits(
+  logits: LogitsInput | DeviceLogitsInput,
+  labels: Int32Array | DeviceTensor,
+  options?: DpoFromLogitsOptions | DpoFromLogitsDeviceOptions,
+): DpoFromLogitsResult | DpoFromLogitsDeviceResult {
+  const fn = 'dpoLossFromLogits';
+  const p = planFused(fn, logits, labels, options);
+  if (p.where === 'cuda') return runFusedDevice<DpoFromLogitsDeviceResult>(p.plan, false) as DpoFromLogitsDeviceResult;
   assertIsaUsable();
-  loadNative().dpoFromLogits(p.call, p.args, p.out);
-  return fusedResult(p);
+  loadNative().dpoFromLogits(p.plan.call, p.plan.args, p.plan.out);
+  return fusedResult(p.plan);
 }
 
 /** {@link dpoLossFromLogits} off the main thread; keeps its inputs alive until the Promise settles. */
 export async function dpoLossFromLogitsAsync(
+  logits: DeviceLogitsInput,
+  labels: DeviceTensor,
+  options?: DpoFromLogitsDeviceOptions,
+): Promise<DpoFromLogitsDeviceResult>;
+export async function dpoLossFromLogitsAsync(
   logits: LogitsInput,
   labels: Int32Array,
   options?: DpoFromLogitsOptions,
-): Promise<DpoFromLogitsResult> {
-  const p = prepareFused('dpoLossFromLogitsAsync', logits, labels, options);
+): Promise<DpoFromLogitsResult>;
+export async function dpoLossFromLogitsAsync(
+  logits: LogitsInput | DeviceLogitsInput,
+  labels: Int32Array | DeviceTensor,
+  options?: DpoFromLogitsOptions | DpoFromLogitsDeviceOptions,
+): Promise<DpoFromLogitsResult | DpoFromLogitsDeviceResult> {
+  const fn = 'dpoLossFromLogitsAsync';
+  const p = planFused(fn, logits, labels, options);
+  if (p.where === 'cuda') return runFusedDevice<DpoFromLogitsDeviceResult>(p.plan, true);
   assertIsaUsable();
-  await loadNative().dpoFromLogitsAsync(p.call, p.args, p.out);
-  return fusedResult(p);
+  await loadNative().dpoFromLogitsAsync(p.plan.call, p.plan.args, p.plan.out);
+  return fusedResult(p.plan);
 }
