@@ -380,7 +380,7 @@ export function routeKernelDevice(
   path: string,
   requested: unknown,
   inputs: readonly unknown[],
-  cuda: 'wired' | 'pending' | 'unwired',
+  cuda: 'wired' | 'unwired',
 ): 'cpu' | 'cuda' {
   const req = requested === undefined ? undefined : requireEnum(fn, 'device', requested, DEVICES);
   const onDevice = inputs.some(isDeviceTensor);
@@ -413,8 +413,6 @@ export function routeKernelDevice(
     if (!st.available)
       throw new DeviceUnavailableError(`${fn}: auto: no usable CUDA device (${st.reason ?? 'unknown'})`);
   }
-  if (cuda === 'pending')
-    throw new DeviceUnavailableError(`${fn}: the DeviceTensor route of '${path}' is not wired into this facade yet`);
   return 'cuda';
 }
 

@@ -29,6 +29,17 @@ export type {
   ScoreLogprobsResult,
   LogprobsBackwardOptions,
   LogprobsBackwardResult,
+  DeviceLogits,
+  DeviceLogitsInput,
+  LogprobsDeviceInputOptions,
+  LogprobsDeviceUpstream,
+  LogprobsOutput,
+  ScoreLogprobsDeviceGradientOptions,
+  ScoreLogprobsDeviceOptions,
+  ScoreLogprobsDeviceResult,
+  ScoreLogprobsHostOutputResult,
+  LogprobsBackwardDeviceOptions,
+  LogprobsBackwardDeviceResult,
 } from './kernels/logprobs.js';
 
 // --- dpo (lib/kernels/dpo.ts) ---
@@ -42,6 +53,8 @@ export type {
   DpoFromLogitsOptions,
   DpoFromLogitsResult,
   DpoLogitMetrics,
+  DpoFromLogitsDeviceOptions,
+  DpoFromLogitsDeviceResult,
 } from './kernels/dpo.js';
 
 // --- similarity (lib/kernels/similarity.ts) ---
