@@ -21,7 +21,15 @@
  *    clean and --corrupt 0.5 / 1, loop seeds 0, 1, 2, guard on, a run the guard stopped rerun with --no-guard;
  *    then section 3's online SFT by hand (v3) on the self-accepted samples vs exactly the wrong ones.
  *
- *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|probe|loop|select|adversarial]
+ * 5. `--set codegrade` (not part of `all`; about 3 minutes of CPU): why Nonunified does not fall under corrupted
+ *    self-judgments. Section 3's online SFT by hand (v3, loop seeds 0-2) with stronger, principled corruptions:
+ *    `falsepos` trains on exactly the model's own false positives (wrong images it accepts: the wrong images it
+ *    rates highly), and `+und` variants also train the understanding branch (binary cross-entropy, joint steps
+ *    as in pretraining) on every own sample with the corrupted dataset's label (accepted = in the training
+ *    set). Each round also samples the probe prompts and applies the loop's guard (guardCheck, tolerance 0.05,
+ *    z 1.645) to the loop's signals, without rollback: where the loop's guard would stop the run.
+ *
+ *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|probe|loop|select|adversarial|codegrade]
  *
  * Writes DIR/results.json and prints the markdown tables of bench/results/world-experiments.md.
  */
@@ -41,8 +49,8 @@ const arg = (name, dflt) => {
 const seeds = arg('--seeds', '0,1,2').split(',').map(Number);
 const outRoot = arg('--out', '/tmp/unigap-world-experiments');
 const set = arg('--set', 'all');
-if (!['all', 'probe', 'loop', 'select', 'adversarial'].includes(set))
-  throw new Error(`--set must be all, probe, loop, select or adversarial, got ${set}`);
+if (!['all', 'probe', 'loop', 'select', 'adversarial', 'codegrade'].includes(set))
+  throw new Error(`--set must be all, probe, loop, select, adversarial or codegrade, got ${set}`);
 rmSync(outRoot, { recursive: true, force: true });
 mkdirSync(outRoot, { recursive: true });
 
@@ -88,12 +96,17 @@ function auc(scores, labels) {
 }
 
 // The loop's SFT step: token-mean NLL, d loss / d logits = (softmax - onehot) / tokens (unigap's kernel).
-function sftStep(model, examples) {
+// With `judged` ({prompt, tokens, label}[]), the same step also carries the understanding loss (mean binary
+// cross-entropy of p_yes, the model's judgeLossBackward) on those items: a joint step as in pretraining.
+function sftStep(model, examples, judged = null) {
   const o = model.forward(examples);
   const rows = o.labels.length;
   const token = new Float32Array(rows).fill(-1 / rows);
   const r = scoreLogprobs(o.logits, o.labels, { shape: [rows, o.vocab], gradient: { token } });
-  model.step(r.gradient, { learningRate: 0.002 });
+  if (!judged) return model.step(r.gradient, { learningRate: 0.002 });
+  model.backward(r.gradient);
+  model.judgeLossBackward(judged);
+  model.applyGradients(0.002);
 }
 
 function couplingProbe(name) {
@@ -358,7 +371,7 @@ async function loopSection(groups, extended) {
  * own judge (self) or by the external validator (oracle). Measures the judge itself before and after: does
  * it co-improve when the supervision is clean?
  */
-async function selection(name, seed, by) {
+async function selection(name, seed, by, guard = false) {
   const { model } = loadPretrainedModel({ config: MODELS[name] });
   const { SceneValidator } = await import('../dist/world/validator.js');
   const { measureJudge } = await import('../dist/world/pretrain.js');
@@ -373,6 +386,25 @@ async function selection(name, seed, by) {
     return right / items.length;
   };
   let fixedOwn = null; // the round-0 own samples, labelled once: only the judge moves its numbers
+  let fixedLoop = null; // with `guard`: the loop's fixed probe set (round-0 probe samples + the 480 pairs)
+  const rate = (count, total) => ({ value: total > 0 ? count / total : 0, count, total });
+  // With `guard`: the probe prompts' fresh samples and the loop's guard signals (lib/loop/run.ts `observe`).
+  const probeState = () => {
+    const own = [];
+    splits.probe.forEach((prompt, i) => {
+      const images = model.generate(prompt, 8, { temperature: 1, seed: 7919 * (seed + 1) + 101 * round + 5000 + i });
+      const q = model.judgeMany(images.map((im) => ({ prompt, tokens: im.tokens })));
+      images.forEach((im, k) => own.push({ prompt, image: im, accept: q[k] >= 0.5, ok: validator.verify(prompt, im) }));
+    });
+    fixedLoop ??= [...own.map((o) => ({ prompt: o.prompt, image: o.image, label: o.ok })), ...probeSet];
+    const q = model.judgeMany(fixedLoop.map((i) => ({ prompt: i.prompt, tokens: i.image.tokens })));
+    const right = fixedLoop.filter((it, k) => q[k] >= 0.5 === it.label).length;
+    return {
+      gen: rate(own.filter((o) => o.ok).length, own.length),
+      unification: rate(own.filter((o) => o.accept).length, own.length),
+      fixedUnd: rate(right, fixedLoop.length),
+    };
+  };
   const state = () => {
     const own = [];
     splits.train.forEach((prompt, i) => {
@@ -398,8 +430,27 @@ async function selection(name, seed, by) {
         wrong;
     });
     const acc = own.filter((o) => o.accept);
+    const pr = guard ? probeState() : null;
     return {
       own,
+      ...(pr && {
+        probeGen: pr.gen.value,
+        probeNonunified: 1 - pr.unification.value,
+        fixedUnd: pr.fixedUnd.value,
+        obs: {
+          round,
+          generationAccuracy: pr.gen,
+          understandingAccuracy: pr.fixedUnd,
+          unification: pr.unification,
+          trainGenerationAccuracy: rate(own.filter((o) => o.ok).length, own.length),
+          trainUnification: rate(acc.length, own.length),
+          labels: {
+            generation: 'probe generation accuracy',
+            understanding: 'fixed-set understanding accuracy',
+            trainGeneration: 'train-split generation accuracy',
+          },
+        },
+      }),
       fixedOwnAcc: judgeOn(fixedOwn),
       fixedOwnFP: fixedOwn.filter((i, k) => !i.label && q[k] >= 0.5).length / wrong,
       logitWrong,
@@ -416,19 +467,54 @@ async function selection(name, seed, by) {
   const first = state();
   let cur = first;
   const rng = mulberry32(1000 + seed);
-  for (round = 1; round <= 5; round++) {
-    // adversarial: the labels opposite to the verdict (--corrupt-mode adversarial at P = 1): the wrong samples.
-    const data = cur.own.filter((o) => (by === 'oracle' ? o.ok : by === 'adversarial' ? !o.ok : o.accept));
-    for (let i = data.length - 1; i > 0; i--) {
+  const shuffle = (xs) => {
+    for (let i = xs.length - 1; i > 0; i--) {
       const j = Math.floor(rng() * (i + 1));
-      [data[i], data[j]] = [data[j], data[i]];
+      [xs[i], xs[j]] = [xs[j], xs[i]];
     }
-    for (let b = 0; b < data.length; b += 16) sftStep(model, data.slice(b, b + 16));
+    return xs;
+  };
+  // The selection rule: which own samples form the (possibly corrupted) accepted set SFT trains on.
+  // adversarial: the labels opposite to the verdict (--corrupt-mode adversarial at P = 1): the wrong samples.
+  // falsepos: exactly the model's own false positives (self-accepted and externally wrong).
+  const base = by.replace(/\+und$/, '');
+  const selectors = {
+    self: (o) => o.accept,
+    oracle: (o) => o.ok,
+    adversarial: (o) => !o.ok,
+    falsepos: (o) => o.accept && !o.ok,
+  };
+  const selected = selectors[base];
+  if (!selected) throw new Error(`selection: unknown selection '${by}'`);
+  const und = by.endsWith('+und');
+  const guardTrace = [];
+  let best = guard ? (await import('../dist/loop/guard.js')).guardCheck(null, first.obs, 0.05, 1.645).best : null;
+  let trip = null;
+  for (round = 1; round <= 5; round++) {
+    const data = shuffle(cur.own.filter(selected));
+    // +und: the understanding branch is trained too, on every own sample of the round with the corrupted
+    // dataset's label (accepted = selected into the training set), one pass per round spread over the SFT steps.
+    const judged = und
+      ? shuffle(cur.own.map((o) => ({ prompt: o.prompt, tokens: o.tokens, label: selected(o) })))
+      : null;
+    const steps = Math.ceil(data.length / 16);
+    const per = judged ? Math.ceil(judged.length / Math.max(steps, 1)) : 0;
+    for (let b = 0, k = 0; b < data.length; b += 16, k++)
+      sftStep(model, data.slice(b, b + 16), judged && judged.slice(k * per, (k + 1) * per));
     cur = state();
+    if (guard && !trip) {
+      const { guardCheck } = await import('../dist/loop/guard.js');
+      const d = guardCheck(best, cur.obs, 0.05, 1.645);
+      if (d.tripped) trip = { round, reason: d.reason };
+      else {
+        if (d.warning) guardTrace.push(round);
+        best = d.best;
+      }
+    }
   }
-  const { own: _a, ...before } = first;
-  const { own: _b, ...after } = cur;
-  return { name, seed, by, before, after };
+  const { own: _a, obs: _c, ...before } = first;
+  const { own: _b, obs: _d, ...after } = cur;
+  return { name, seed, by, before, after, ...(guard && { guard: { trip, warnings: guardTrace } }) };
 }
 
 /** Run `selection` for every (model, selection, seed) and print its table and per-seed lines. */
@@ -495,6 +581,60 @@ if (set === 'all' || set === 'adversarial') {
     ['self', 'adversarial'],
     '### The judge on its own round-0 samples: online SFT by hand on the self-accepted samples (self) or on exactly the wrong ones (adversarial, labels opposite to the verdict: --corrupt-mode adversarial at P = 1), 5 rounds',
   );
+}
+// --------------------------------------- 5. why Nonunified does not fall under corrupted self-judgments
+
+if (set === 'codegrade') {
+  const bys = ['self', 'adversarial', 'falsepos', 'falsepos+und', 'adversarial+und', 'self+und'];
+  const results = [];
+  for (const by of bys)
+    for (const seed of seeds) {
+      const r = await selection('v3', seed, by, true);
+      results.push(r);
+      out.selection.push(r);
+      console.error(
+        `codegrade ${by} s${seed}: gen ${p(r.before.gen)} -> ${p(r.after.gen)}, NU ${p(r.before.nonunified)} -> ${p(r.after.nonunified)}` +
+          (r.guard.trip ? `; guard r${r.guard.trip.round}` : ''),
+      );
+    }
+  const f = (d, x) => (d ? x.toFixed(d) : p(x));
+  const keys = [
+    ['train gen', 'gen'],
+    ['probe gen', 'probeGen'],
+    ['Nonunified', 'nonunified'],
+    ['probe Nonunified', 'probeNonunified'],
+    ['own FP', 'ownFP'],
+    ['judge FP, round-0 own wrong samples', 'fixedOwnFP'],
+    ['their mean judge logit', 'logitWrong', 2],
+    ['its Bayes-link part', 'linkWrong', 2],
+    ['und fixed (loop set)', 'fixedUnd'],
+    ['judge, train pairs', 'trainPairs'],
+  ];
+  lines.push('');
+  lines.push(
+    '### Stronger corruptions by hand (v3, online SFT, 5 rounds): self-accepted (self), exactly the wrong samples (adversarial), exactly the false positives (falsepos); +und: the understanding branch trained too on the corrupted labels',
+  );
+  lines.push('');
+  lines.push(`| selection | ${keys.map((k) => k[0]).join(' | ')} | guard (loop rules, by hand) |`);
+  lines.push(`|---|${keys.map(() => '---').join('|')}|---|`);
+  for (const by of bys) {
+    const rs = results.filter((r) => r.by === by);
+    const trips = rs.filter((r) => r.guard.trip);
+    lines.push(
+      `| ${by} (mean of seeds ${seeds.join(', ')}) | ${keys
+        .map(([, k, d]) => `${f(d, mean(rs.map((r) => r.before[k])))} → ${f(d, mean(rs.map((r) => r.after[k])))}`)
+        .join(
+          ' | ',
+        )} | ${trips.length}/${rs.length}${trips.length ? ` (r${trips.map((r) => r.guard.trip.round).join(', r')})` : ''} |`,
+    );
+  }
+  lines.push('');
+  for (const r of results)
+    lines.push(
+      `- ${r.by} s${r.seed}: ${keys.map(([l, k, d]) => `${l} ${f(d, r.before[k])} → ${f(d, r.after[k])}`).join(', ')}; guard: ${
+        r.guard.trip ? `would trip r${r.guard.trip.round}: ${r.guard.trip.reason}` : 'no trip'
+      }${r.guard.warnings.length ? `; warnings r${r.guard.warnings.join(',')}` : ''}`,
+    );
 }
 writeFileSync(join(outRoot, 'results.json'), JSON.stringify(out, null, 2) + '\n');
 console.log(lines.join('\n'));
