@@ -11,9 +11,13 @@
  *  - 'cpu'  always the CPU kernels;
  *  - 'cuda' the CUDA kernels; without a usable CUDA device a DeviceUnavailableError
  *           (code 'ERR_UNIGAP_DEVICE_UNAVAILABLE') that says why;
- *  - 'auto' (default) CUDA only when the inputs already live on the device (DeviceTensors) AND the
- *           kernel's CUDA path has been verified on a GPU (`verifiedCudaPaths`); otherwise the CPU, and
- *           the reason is returned. No CUDA path is verified yet, so 'auto' stays on the CPU.
+ *  - 'auto' (default) CUDA only when the inputs already live on the device (DeviceTensors), the
+ *           kernel's CUDA path has been verified on a GPU (`verifiedCudaPaths`) AND the device that
+ *           runs it has a verified compute capability (`verifiedCudaComputeCapabilities`: 9.x, where
+ *           the paths were verified); host arrays stay on the CPU, and the reason is returned.
+ *           Every wired path (log-probs, DPO from logits, similarity) passed on an NVIDIA H200
+ *           (compute capability 9.0) on 2026-11-26 (bench/results/cuda.md); on other devices 'auto'
+ *           refuses DeviceTensor inputs with a typed error, and `device: 'cuda'` runs them anyway.
  */
 import { DeviceUnavailableError, InvalidTypeError, InvalidValueError, ShapeMismatchError } from './errors.js';
 import { loadNative, type NativeBinding } from './native.js';
@@ -285,8 +289,32 @@ export function isDeviceTensor(x: unknown): x is DeviceTensor {
 
 let defaultDevice: Device = 'auto';
 
-/** Kernel paths whose CUDA implementation passed the GPU harness (bench/device/run.sh). Empty: no GPU run yet. */
-export const verifiedCudaPaths: ReadonlySet<string> = new Set<string>();
+/**
+ * Kernel paths whose CUDA implementation passed on a GPU: all 8 wired paths, on an NVIDIA H200
+ * (compute capability 9.0), 2026-11-26 (bench/results/cuda.md, raw logs under bench/results/cuda/):
+ * the C++ harness (each kernel against the CPU core, 31/31 checks, bench/device/run.sh),
+ * compute-sanitizer, the raw N-API smoke and the facade-level smoke (bench/device/facade_smoke.mjs,
+ * 29/29: scoreLogprobs forward / fused in and out of place / backward with stored and recomputed LSE /
+ * async, dpoLossFromLogits f32 and bf16 incl. in place, pairedCosine, clipScore, similarityMatrix,
+ * topkSimilarity, retrievalRanks f32 and bf16). 'dpo.loss' has no CUDA route (unwired).
+ */
+export const verifiedCudaPaths: ReadonlySet<string> = new Set<string>([
+  'logprobs.forward',
+  'logprobs.forwardBackward',
+  'logprobs.backward',
+  'dpo.fromLogits',
+  'similarity.pairedCosine', // also clipScore
+  'similarity.matrix',
+  'similarity.topk',
+  'similarity.ranks',
+]);
+
+/**
+ * Compute capability majors the verified paths ran on (the H200 run above: 9.0). The addon is also
+ * compiled for sm_75 / 80 / 86 / 89, same source, but not run there: on those devices 'auto' refuses
+ * DeviceTensor inputs (a typed DeviceUnavailableError) and an explicit `device: 'cuda'` runs them.
+ */
+export const verifiedCudaComputeCapabilities: ReadonlySet<number> = new Set<number>([9]);
 
 function checkDevice(fn: string, d: unknown): Device {
   if (d !== 'auto' && d !== 'cpu' && d !== 'cuda')
@@ -335,17 +363,83 @@ export function resolveDevice(
   }
   // 'auto': decided from the inputs first, so host-array calls never touch the native layer.
   if (!inputs.some(isDeviceTensor)) return { device: 'cpu', reason: 'auto: inputs are host arrays' };
+  const why = autoCudaRefusal(path, inputs);
+  if (why !== null) return { device: 'cpu', reason: `auto: ${why.reason}` };
+  return {
+    device: 'cuda',
+    reason: 'auto: DeviceTensor inputs, a verified CUDA path and a device of a verified compute capability',
+  };
+}
+
+/**
+ * Why 'auto' may not run `path` on the CUDA device of the DeviceTensor `inputs` (null: it may):
+ * the path is unverified, no CUDA device is usable, or a tensor's device has a compute capability
+ * outside {@link verifiedCudaComputeCapabilities} (or is not reported at all).
+ */
+function autoCudaRefusal(
+  path: string,
+  inputs: readonly unknown[],
+): { kind: 'unverified' | 'unavailable' | 'capability'; reason: string } | null {
   if (!verifiedCudaPaths.has(path))
-    return { device: 'cpu', reason: `auto: the CUDA path '${path}' is not verified on a GPU yet` };
+    return { kind: 'unverified', reason: `the CUDA path '${path}' is not verified on a GPU yet` };
   const st = cachedCudaStatus();
-  if (!st.available) return { device: 'cpu', reason: `auto: no usable CUDA device (${st.reason ?? 'unknown'})` };
-  return { device: 'cuda', reason: 'auto: DeviceTensor inputs and a verified CUDA path' };
+  if (!st.available) return { kind: 'unavailable', reason: `no usable CUDA device (${st.reason ?? 'unknown'})` };
+  const verified = [...verifiedCudaComputeCapabilities].map((m) => `${m}.x`).join(', ');
+  const caps = cachedCapabilities();
+  for (const t of inputs) {
+    if (!isDeviceTensor(t)) continue;
+    const dev = caps.get(t.device);
+    if (dev === undefined)
+      return {
+        kind: 'capability',
+        reason: `the CUDA path '${path}' was verified on compute capability ${verified} only, and the compute capability of CUDA device ${String(t.device)} is not reported (backendInfo().cuda.devices)`,
+      };
+    if (!verifiedCudaComputeCapabilities.has(dev.major))
+      return {
+        kind: 'capability',
+        reason: `the CUDA path '${path}' was verified on compute capability ${verified} only; CUDA device ${t.device} (${dev.name}) has compute capability ${dev.computeCapability}`,
+      };
+  }
+  return null;
 }
 
 let statusCache: { available: boolean; reason: string | null } | null = null;
 /** cudaStatus() once per process (device availability does not change while it runs). */
 function cachedCudaStatus(): { available: boolean; reason: string | null } {
   return (statusCache ??= cudaStatus());
+}
+
+interface DeviceCapability {
+  name: string;
+  /** As backendInfo reports it, e.g. '9.0'. */
+  computeCapability: string;
+  major: number;
+}
+let capabilityCache: ReadonlyMap<number, DeviceCapability> | null = null;
+/** Each CUDA device's compute capability by ordinal (native backendInfo().cuda.devices), once per process. */
+function cachedCapabilities(): ReadonlyMap<number, DeviceCapability> {
+  if (capabilityCache !== null) return capabilityCache;
+  const caps = new Map<number, DeviceCapability>();
+  try {
+    for (const d of loadNative().backendInfo().cuda.devices) {
+      const major = Number.parseInt(d.computeCapability, 10);
+      if (Number.isSafeInteger(major))
+        caps.set(d.index, { name: d.name, computeCapability: d.computeCapability, major });
+    }
+  } catch {
+    // no addon or no device report: no device has a known capability, so 'auto' refuses
+  }
+  return (capabilityCache = caps);
+}
+
+/**
+ * Forget the cached cudaStatus() and device compute capabilities (tests that swap the binding's
+ * device functions for a fake device).
+ * @internal
+ */
+export function resetCudaQueryCache(): void {
+  statusCache = null;
+  capabilityCache = null;
 }
 
 const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda'];
@@ -355,8 +449,8 @@ export interface DeviceOption {
   /**
    * Where the call runs: 'cpu', 'cuda' (a DeviceUnavailableError, code ERR_UNIGAP_DEVICE_UNAVAILABLE,
    * without a usable CUDA device) or 'auto' (the CPU for typed arrays; CUDA for DeviceTensors only on
-   * a GPU-verified path, else a typed error). Default: the process default from setDefaultDevice,
-   * itself 'auto' by default.
+   * a GPU-verified path and a device of a verified compute capability, 9.x, else a typed error).
+   * Default: the process default from setDefaultDevice, itself 'auto' by default.
    */
   device?: Device;
 }
@@ -371,8 +465,12 @@ export interface DeviceOption {
  *    path is not in verifiedCudaPaths: DeviceUnavailableError; never a CPU fallback reading device memory.
  *    Exception: an explicit 'cuda' (per call or as the process default) on a `'wired'` route runs it
  *    even before it is verified (the caller asked for the GPU); 'auto' never does;
+ *  - DeviceTensor inputs with 'auto' on a verified path: DeviceUnavailableError without a usable CUDA
+ *    device, or when a tensor's device has a compute capability outside verifiedCudaComputeCapabilities
+ *    (the message names device: 'cuda', which runs it anyway);
  *  - host arrays with an explicit 'cuda' on a machine that has one: DeviceUnavailableError (upload them).
- * Returns 'cuda' only for DeviceTensor inputs with `cuda: 'wired'`, on a verified path or with an explicit 'cuda'.
+ * Returns 'cuda' only for DeviceTensor inputs with `cuda: 'wired'`: with 'auto' on a verified path and a
+ * device of a verified compute capability, or with an explicit 'cuda'.
  * @internal
  */
 export function routeKernelDevice(
@@ -409,9 +507,12 @@ export function routeKernelDevice(
     );
   // 'auto' on a verified path: resolveDevice above judged the labelled path, so check the device here.
   if (!explicitCuda) {
-    const st = cachedCudaStatus();
-    if (!st.available)
-      throw new DeviceUnavailableError(`${fn}: auto: no usable CUDA device (${st.reason ?? 'unknown'})`);
+    const why = autoCudaRefusal(path, inputs);
+    if (why?.kind === 'unavailable') throw new DeviceUnavailableError(`${fn}: auto: ${why.reason}`);
+    if (why !== null)
+      throw new DeviceUnavailableError(
+        `${fn}: auto: ${why.reason}, so 'auto' does not take it; pass device: 'cuda' to run it anyway, or download the DeviceTensor inputs (tensor.download()) and pass host arrays`,
+      );
   }
   return 'cuda';
 }

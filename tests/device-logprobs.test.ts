@@ -26,7 +26,8 @@ import {
   setDefaultDevice,
   verifiedCudaPaths,
 } from '../lib/index.js';
-import { loadNative } from '../lib/native.js';
+import { resetCudaQueryCache } from '../lib/device.js';
+import { loadNative, type NativeBackendInfo } from '../lib/native.js';
 import { randn } from './helpers.js';
 
 const status = cudaStatus();
@@ -51,6 +52,9 @@ let live = 0;
 let allocs = 0;
 let failRun = false;
 let nextAddr = 0x10000n;
+/** The fake device 0's compute capability, as backendInfo reports it. */
+let fakeCc = '9.0';
+const realInfo = (binding.backendInfo as unknown as () => NativeBackendInfo)();
 
 const buf = (h: unknown) => (h as FakeBuf).bytes.buffer;
 const f32 = (h: unknown, n: number) => (h == null ? null : new Float32Array(buf(h), 0, n));
@@ -138,8 +142,18 @@ const asyncOf =
   };
 
 function installFakeDevice() {
+  resetCudaQueryCache(); // the routing caches cudaStatus() and the compute capabilities once per process
   const spies = [
     vi.spyOn(binding, 'cudaStatus').mockImplementation((() => ({ available: true, reason: null })) as never),
+    vi.spyOn(binding, 'backendInfo').mockImplementation((() => ({
+      ...realInfo,
+      cuda: {
+        ...realInfo.cuda,
+        deviceCount: 1,
+        devices: [{ index: 0, name: 'Fake GPU', computeCapability: fakeCc, totalMemory: 2 ** 34 }],
+        reason: null,
+      },
+    })) as never),
     vi.spyOn(binding, 'cudaAlloc').mockImplementation(((bytes: number) => {
       live++;
       allocs++;
@@ -163,7 +177,10 @@ function installFakeDevice() {
     vi.spyOn(binding, 'cudaDpoFromLogits').mockImplementation(fakeDpo as never),
     vi.spyOn(binding, 'cudaDpoFromLogitsAsync').mockImplementation(asyncOf(fakeDpo) as never),
   ];
-  return () => spies.forEach((s) => s.mockRestore());
+  return () => {
+    spies.forEach((s) => s.mockRestore());
+    resetCudaQueryCache();
+  };
 }
 
 // ---------------------------------------------------------------- inputs
@@ -190,6 +207,7 @@ const fwdOpts = { shift: true, temperature: 0.7, entropy: true, accuracy: true, 
 describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no GPU needed)', () => {
   let restore: () => void;
   beforeEach(() => {
+    fakeCc = '9.0';
     restore = installFakeDevice();
     calls = [];
     live = 0;
@@ -214,8 +232,41 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
     return undefined;
   };
 
-  it("'auto' never takes the unverified CUDA paths; 'cpu' refuses DeviceTensors; no kernel call", async () => {
-    expect(verifiedCudaPaths.size).toBe(0);
+  it("'auto' on a compute capability 9.0 device takes every verified path; results equal the CPU's", async () => {
+    for (const path of ['logprobs.forward', 'logprobs.forwardBackward', 'logprobs.backward', 'dpo.fromLogits'])
+      expect(verifiedCudaPaths.has(path), path).toBe(true);
+    const z = upLogits();
+    const y = upLabels();
+    const host = { shape: shape3 };
+    expect(scoreLogprobs(z, y).seqSum.download()).toEqual(scoreLogprobs(hLogits, hLabels, host).seqSum);
+    const fb = scoreLogprobs(z, y, { device: 'auto', gradient: { seq: hSeqUp } });
+    expect(fb.gradient!.download()).toEqual(
+      scoreLogprobs(hLogits, hLabels, { ...host, gradient: { seq: hSeqUp } }).gradient,
+    );
+    expect(logprobsBackward(z, y, { seq: hSeqUp }).gradient.download()).toEqual(
+      logprobsBackward(hLogits, hLabels, { seq: hSeqUp }, host).gradient,
+    );
+    expect(dpoLossFromLogits(z, y, refs).loss).toBe(dpoLossFromLogits(hLogits, hLabels, { ...host, ...refs }).loss);
+    expect((await scoreLogprobsAsync(z, y)).seqSum.download()).toEqual(scoreLogprobs(hLogits, hLabels, host).seqSum);
+    expect((await dpoLossFromLogitsAsync(z, y, refs)).loss).toBe(
+      dpoLossFromLogits(hLogits, hLabels, { ...host, ...refs }).loss,
+    );
+    expect(calls.map((c) => `${c.kind} ${c.mode}`)).toEqual([
+      'logprobs 0',
+      'logprobs 2',
+      'logprobs 1',
+      'dpo -1',
+      'logprobs 0',
+      'dpo -1',
+    ]);
+    // host arrays stay on the CPU
+    expect(scoreLogprobs(hLogits, hLabels, host).seqSum).toBeInstanceOf(Float32Array);
+    expect(calls).toHaveLength(6);
+  });
+
+  it("'auto' on compute capability 8.6 (compiled, not verified) refuses; 'cpu' refuses DeviceTensors; no kernel call", async () => {
+    fakeCc = '8.6';
+    resetCudaQueryCache();
     const z = upLogits();
     const y = upLabels();
     const runs: [() => unknown, string][] = [
@@ -229,14 +280,22 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
     for (const [run, path] of runs) {
       const err = await errorOf(run);
       expect(err).toBeInstanceOf(DeviceUnavailableError);
-      expect((err as Error).message).toContain(`'${path}' is not verified on a GPU yet, so 'auto' does not take it`);
+      expect((err as { code: string }).code).toBe('ERR_UNIGAP_DEVICE_UNAVAILABLE');
+      expect((err as Error).message).toContain(
+        `auto: the CUDA path '${path}' was verified on compute capability 9.x only; CUDA device 0 (Fake GPU) has compute capability 8.6, so 'auto' does not take it; pass device: 'cuda' to run it anyway`,
+      );
     }
     // a DeviceTensor anywhere (here only the upstream) routes the call to the device gate
     expect(() =>
       scoreLogprobs(hLogits, hLabels, { shape: shape3, gradient: { token: DeviceTensor.upload(hTokUp) as never } }),
-    ).toThrow(DeviceUnavailableError);
+    ).toThrow(/verified on compute capability 9\.x only/);
     expect(() => scoreLogprobs(z, y, { device: 'cpu' })).toThrow(/download it \(tensor.download\(\)\) first/);
     expect(calls).toHaveLength(0);
+    // the explicit opt-in runs it
+    expect(scoreLogprobs(z, y, { device: 'cuda' }).seqSum.download()).toEqual(
+      scoreLogprobs(hLogits, hLabels, { shape: shape3 }).seqSum,
+    );
+    expect(calls).toHaveLength(1);
   });
 
   it("forward, f32 [B, T, V]: DeviceTensor results equal the CPU's; the native call and its outputs", () => {
@@ -728,21 +787,24 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
     for (const t of [z, y, out]) expect(t.disposed).toBe(false);
   });
 
-  it("once a path is in verifiedCudaPaths, 'auto' takes it for DeviceTensors (and only that path)", () => {
+  it("a path taken out of verifiedCudaPaths: 'auto' refuses it as unverified (and only that path)", async () => {
     const verified = verifiedCudaPaths as Set<string>;
-    verified.add('logprobs.forward');
+    verified.delete('logprobs.forwardBackward');
     try {
       const z = upLogits();
       const y = upLabels();
-      expect(scoreLogprobs(z, y).seqSum.download()).toEqual(scoreLogprobs(hLogits, hLabels, { shape: shape3 }).seqSum);
-      expect(() => scoreLogprobs(z, y, { gradient: { seq: hSeqUp } })).toThrow(
-        /'logprobs.forwardBackward' is not verified/,
+      const err = await errorOf(() => scoreLogprobs(z, y, { gradient: { seq: hSeqUp } }));
+      expect(err).toBeInstanceOf(DeviceUnavailableError);
+      expect((err as Error).message).toContain(
+        "'logprobs.forwardBackward' is not verified on a GPU yet, so 'auto' does not take it; pass device: 'cuda'",
       );
-      expect(() => dpoLossFromLogits(z, y, refs)).toThrow(/'dpo.fromLogits' is not verified/);
-      expect(scoreLogprobs(hLogits, hLabels, { shape: shape3 }).seqSum).toBeInstanceOf(Float32Array);
-      expect(calls).toHaveLength(1);
+      expect(calls).toHaveLength(0);
+      // the verified forward still runs with 'auto'; the explicit opt-in runs the unverified path
+      expect(scoreLogprobs(z, y).seqSum.download()).toEqual(scoreLogprobs(hLogits, hLabels, { shape: shape3 }).seqSum);
+      scoreLogprobs(z, y, { device: 'cuda', gradient: { seq: hSeqUp } });
+      expect(calls.map((c) => c.mode)).toEqual([0, 2]);
     } finally {
-      verified.delete('logprobs.forward');
+      verified.add('logprobs.forwardBackward');
     }
   });
 });

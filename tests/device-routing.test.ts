@@ -2,7 +2,9 @@
  * The `device` option of every kernel facade (issue 8): validation, the process default, and the
  * routing decided before any native call. Runs without a GPU: an explicit 'cuda' must then be a
  * DeviceUnavailableError, and DeviceTensor inputs (stood in for by an uninitialised instance, which
- * never reaches native code) must be refused with a typed error, never read on the CPU.
+ * never reaches native code) must be refused with a typed error, never read on the CPU: 'auto' on a
+ * verified path for want of a usable device, on an unverified one (simulated by taking the path out of
+ * verifiedCudaPaths) naming device: 'cuda'.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
@@ -30,6 +32,7 @@ import {
   similarityMatrixAsync,
   topkSimilarity,
   topkSimilarityAsync,
+  verifiedCudaPaths,
 } from '../lib/index.js';
 import { loadNative } from '../lib/native.js';
 import { KERNEL_FUNCTIONS, randn } from './helpers.js';
@@ -62,11 +65,20 @@ interface Kernel {
   onDevice: (extra?: Opts) => unknown;
   /** The error a DeviceTensor input gets with 'auto' here. */
   deviceMessage: RegExp;
+  /** The CUDA path the facade routes (null: no CUDA route wired). */
+  path: string | null;
 }
 
 const withShape = (extra: Opts, base: Record<string, unknown>) => ({ ...base, ...extra });
-// Log-probs, DPO from logits (issue 8) and similarity (issue 9) are wired: 'auto' still refuses them
-// until verified, naming the explicit opt-in (tests/device-logprobs.test.ts, device-similarity.test.ts).
+// Log-probs, DPO from logits (issue 8) and similarity (issue 9) are wired and GPU-verified (on compute
+// capability 9.x): 'auto' takes them for DeviceTensors, so without a usable device it refuses for that
+// reason. On a real GPU the stand-in tensor has no device ordinal, so no compute capability is known for
+// it and 'auto' refuses on that ground. (The fake-device runs: tests/device-logprobs.test.ts,
+// device-similarity.test.ts.)
+const WIRED_VERIFIED = hasCuda
+  ? /auto: the CUDA path '[\w.]+' was verified on compute capability 9\.x only, and the compute capability of CUDA device undefined is not reported/
+  : /auto: no usable CUDA device \(.+\)/;
+// A wired path out of verifiedCudaPaths: 'auto' refuses, naming the explicit opt-in.
 const WIRED_UNVERIFIED = /is not verified on a GPU yet, so 'auto' does not take it; pass device: 'cuda'/;
 
 const kernels: Kernel[] = [
@@ -77,7 +89,8 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(logits, labels, withShape(x, { shape: [2 * B, T, V], entropy: true })),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, labels, withShape(x, { shape: [2 * B, T, V] })),
-      deviceMessage: WIRED_UNVERIFIED,
+      deviceMessage: WIRED_VERIFIED,
+      path: 'logprobs.forward',
     };
   }),
   ...(['logprobsBackward', 'logprobsBackwardAsync'] as const).map((name) => {
@@ -87,7 +100,8 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(logits, labels, upstream, withShape(x, { shape: [2 * B, T, V] })),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, labels, upstream, withShape(x, { shape: [2 * B, T, V] })),
-      deviceMessage: WIRED_UNVERIFIED,
+      deviceMessage: WIRED_VERIFIED,
+      path: 'logprobs.backward',
     };
   }),
   {
@@ -98,6 +112,7 @@ const kernels: Kernel[] = [
     onDevice: (x?: Opts) =>
       dpoLoss({ policyChosen: fakeDeviceTensor() as never, policyRejected: Float64Array.of(-4, -1), ...refs }, x),
     deviceMessage: /CUDA dpo is not wired yet/,
+    path: null,
   },
   ...(['dpoLossFromLogits', 'dpoLossFromLogitsAsync'] as const).map((name) => {
     const f = name === 'dpoLossFromLogits' ? dpoLossFromLogits : dpoLossFromLogitsAsync;
@@ -106,7 +121,8 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(logits, labels, withShape(x, { shape: [2 * B, T, V], ...refs })),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, labels, withShape(x, { shape: [2 * B, T, V], ...refs })),
-      deviceMessage: WIRED_UNVERIFIED,
+      deviceMessage: WIRED_VERIFIED,
+      path: 'dpo.fromLogits',
     };
   }),
   {
@@ -114,14 +130,16 @@ const kernels: Kernel[] = [
     async: false,
     call: (x?: Opts) => pairedCosine(A, E, x),
     onDevice: (x?: Opts) => pairedCosine({ data: fakeDeviceTensor() as never, dims: [5, 4] }, E, x),
-    deviceMessage: WIRED_UNVERIFIED,
+    deviceMessage: WIRED_VERIFIED,
+    path: 'similarity.pairedCosine',
   },
   {
     name: 'clipScore',
     async: false,
     call: (x?: Opts) => clipScore(A, E, withShape(x, { reduction: 'none' }) as never),
     onDevice: (x?: Opts) => clipScore(A, fakeDeviceTensor() as never, x as never),
-    deviceMessage: WIRED_UNVERIFIED,
+    deviceMessage: WIRED_VERIFIED,
+    path: 'similarity.pairedCosine',
   },
   ...(['similarityMatrix', 'similarityMatrixAsync'] as const).map((name) => {
     const f = name === 'similarityMatrix' ? similarityMatrix : similarityMatrixAsync;
@@ -130,7 +148,8 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(A, E, withShape(x, { scale: 100 })),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, E, x),
-      deviceMessage: WIRED_UNVERIFIED,
+      deviceMessage: WIRED_VERIFIED,
+      path: 'similarity.matrix',
     };
   }),
   ...(['topkSimilarity', 'topkSimilarityAsync'] as const).map((name) => {
@@ -140,7 +159,8 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(A, E, 2, x),
       onDevice: (x?: Opts) => f(A, { data: fakeDeviceTensor() as never, dims: [5, 4] }, 2, x),
-      deviceMessage: WIRED_UNVERIFIED,
+      deviceMessage: WIRED_VERIFIED,
+      path: 'similarity.topk',
     };
   }),
   ...(['retrievalRanks', 'retrievalRanksAsync'] as const).map((name) => {
@@ -150,7 +170,8 @@ const kernels: Kernel[] = [
       async: name.endsWith('Async'),
       call: (x?: Opts) => f(A, E, x),
       onDevice: (x?: Opts) => f(fakeDeviceTensor() as never, E, x),
-      deviceMessage: WIRED_UNVERIFIED,
+      deviceMessage: WIRED_VERIFIED,
+      path: 'similarity.ranks',
     };
   }),
 ];
@@ -248,31 +269,81 @@ for (const k of kernels) {
     });
 
     it('DeviceTensor inputs are never read on the CPU: typed errors before any native call', async () => {
-      expectTyped(
-        await errorOf(k, () => k.onDevice()),
-        DeviceUnavailableError,
-        'ERR_UNIGAP_DEVICE_UNAVAILABLE',
-        k.deviceMessage,
-      );
-      expectTyped(
-        await errorOf(k, () => k.onDevice({ device: 'auto' })),
-        DeviceUnavailableError,
-        'ERR_UNIGAP_DEVICE_UNAVAILABLE',
-        k.deviceMessage,
-      );
-      expectTyped(
-        await errorOf(k, () => k.onDevice({ device: 'cpu' })),
-        InvalidTypeError,
-        'ERR_UNIGAP_INVALID_TYPE',
-        /device 'cpu' was requested but an input is a DeviceTensor; download it/,
-      );
-      if (!hasCuda)
+      const kernelSpies = nativeKernelSpies();
+      try {
+        await deviceTensorChecks(k);
+        for (const spy of kernelSpies) expect(spy).not.toHaveBeenCalled();
+      } finally {
+        kernelSpies.forEach((spy) => spy.mockRestore());
+      }
+    });
+
+    it.skipIf(k.path === null)(
+      "a wired path taken out of verifiedCudaPaths: 'auto' refuses it naming device: 'cuda'",
+      async () => {
+        const verified = verifiedCudaPaths as Set<string>;
+        const path = k.path as string;
+        expect(verified.has(path)).toBe(true);
+        verified.delete(path);
+        try {
+          for (const extra of [undefined, { device: 'auto' }]) {
+            const err = await errorOf(k, () => k.onDevice(extra));
+            expectTyped(err, DeviceUnavailableError, 'ERR_UNIGAP_DEVICE_UNAVAILABLE', WIRED_UNVERIFIED);
+            expect((err as Error).message).toContain(`the CUDA path '${path}' is not verified`);
+          }
+        } finally {
+          verified.add(path);
+        }
+        // restored: the verified route's refusal again (no usable device here)
         expectTyped(
-          await errorOf(k, () => k.onDevice({ device: 'cuda' })),
+          await errorOf(k, () => k.onDevice()),
           DeviceUnavailableError,
           'ERR_UNIGAP_DEVICE_UNAVAILABLE',
-          /no usable CUDA device/,
+          k.deviceMessage,
         );
-    });
+      },
+    );
   });
+}
+
+/** Spies on every native CUDA kernel entry point (never on the device queries). */
+function nativeKernelSpies() {
+  const binding = loadNative() as unknown as Record<string, (...a: never[]) => unknown>;
+  return [
+    'cudaLogprobsRun',
+    'cudaLogprobsRunAsync',
+    'cudaDpoFromLogits',
+    'cudaDpoFromLogitsAsync',
+    'cudaSimilarityRun',
+    'cudaSimilarityRunAsync',
+  ].map((name) => vi.spyOn(binding, name));
+}
+
+/** The refusals of DeviceTensor inputs under each device choice. */
+async function deviceTensorChecks(k: Kernel): Promise<void> {
+  expectTyped(
+    await errorOf(k, () => k.onDevice()),
+    DeviceUnavailableError,
+    'ERR_UNIGAP_DEVICE_UNAVAILABLE',
+    k.deviceMessage,
+  );
+  expectTyped(
+    await errorOf(k, () => k.onDevice({ device: 'auto' })),
+    DeviceUnavailableError,
+    'ERR_UNIGAP_DEVICE_UNAVAILABLE',
+    k.deviceMessage,
+  );
+  expectTyped(
+    await errorOf(k, () => k.onDevice({ device: 'cpu' })),
+    InvalidTypeError,
+    'ERR_UNIGAP_INVALID_TYPE',
+    /device 'cpu' was requested but an input is a DeviceTensor; download it/,
+  );
+  if (!hasCuda)
+    expectTyped(
+      await errorOf(k, () => k.onDevice({ device: 'cuda' })),
+      DeviceUnavailableError,
+      'ERR_UNIGAP_DEVICE_UNAVAILABLE',
+      /no usable CUDA device/,
+    );
 }

@@ -27,7 +27,8 @@ import {
   topkSimilarityAsync,
   verifiedCudaPaths,
 } from '../lib/index.js';
-import { loadNative } from '../lib/native.js';
+import { resetCudaQueryCache } from '../lib/device.js';
+import { loadNative, type NativeBackendInfo } from '../lib/native.js';
 import { randn } from './helpers.js';
 
 const realCuda = cudaStatus().available;
@@ -48,6 +49,9 @@ const DT = ['f32', 'f64', 'bf16', 'f16'] as const;
 let calls: { op: number; call: Record<string, unknown> }[] = [];
 let live = 0;
 let failRun = false;
+/** The fake device 0's compute capability, as backendInfo reports it. */
+let fakeCc = '9.0';
+const realInfo = (binding.backendInfo as unknown as () => NativeBackendInfo)();
 
 function view(h: unknown, dtype: (typeof DT)[number], n: number) {
   const b = (h as FakeBuf).bytes;
@@ -86,8 +90,18 @@ function fakeRun(op: number, c: Record<string, unknown>): void {
 }
 
 function installFakeDevice() {
+  resetCudaQueryCache(); // the routing caches cudaStatus() and the compute capabilities once per process
   const spies = [
     vi.spyOn(binding, 'cudaStatus').mockImplementation((() => ({ available: true, reason: null })) as never),
+    vi.spyOn(binding, 'backendInfo').mockImplementation((() => ({
+      ...realInfo,
+      cuda: {
+        ...realInfo.cuda,
+        deviceCount: 1,
+        devices: [{ index: 0, name: 'Fake GPU', computeCapability: fakeCc, totalMemory: 2 ** 34 }],
+        reason: null,
+      },
+    })) as never),
     vi.spyOn(binding, 'cudaAlloc').mockImplementation(((bytes: number) => {
       live++;
       return { bytes: new Uint8Array(Math.max(8, Math.ceil(bytes / 8) * 8)), freed: false };
@@ -112,7 +126,10 @@ function installFakeDevice() {
       }
     }) as never),
   ];
-  return () => spies.forEach((s) => s.mockRestore());
+  return () => {
+    spies.forEach((s) => s.mockRestore());
+    resetCudaQueryCache();
+  };
 }
 
 // ---------------------------------------------------------------- inputs
@@ -128,6 +145,7 @@ const hB16 = { data: f32ToBf16(randn(M * D, 4)), dims: [M, D], dtype: 'bf16' as 
 describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU needed)', () => {
   let restore: () => void;
   beforeEach(() => {
+    fakeCc = '9.0';
     restore = installFakeDevice();
     calls = [];
     live = 0;
@@ -141,31 +159,62 @@ describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU need
   const up = (x: { data: Float32Array | Uint16Array; dims: number[]; dtype?: 'bf16' }) =>
     DeviceTensor.upload(x.data, { shape: x.dims, dtype: x.dtype });
 
-  it("'auto' never takes the unverified CUDA path: a typed error naming device: 'cuda', no native call", () => {
-    expect(verifiedCudaPaths.size).toBe(0);
+  const errorOf = (run: () => unknown): unknown => {
+    try {
+      run();
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  };
+
+  it("'auto' on a compute capability 9.0 device takes every verified path; results equal the CPU's", async () => {
+    for (const path of ['similarity.pairedCosine', 'similarity.matrix', 'similarity.topk', 'similarity.ranks'])
+      expect(verifiedCudaPaths.has(path), path).toBe(true);
     const a = up(hA);
     const b = up(hB);
-    for (const run of [
-      () => similarityMatrix(a, b),
-      () => similarityMatrix(a, b, { device: 'auto' }),
-      () => topkSimilarity(a, b, 2),
-      () => pairedCosine(a, up(hP)),
-      () => retrievalRanks(a, up(hP)),
-      () => clipScore(a, up(hP)),
-    ]) {
-      const err = (() => {
-        try {
-          run();
-        } catch (e) {
-          return e;
-        }
-      })();
+    const p = up(hP);
+    const cos = pairedCosine(a, p);
+    expect(cos).toBeInstanceOf(DeviceTensor);
+    expect(cos.download()).toEqual(pairedCosine(hA, hP));
+    expect(similarityMatrix(a, b, { device: 'auto', scale: 10 }).download()).toEqual(
+      similarityMatrix(hA, hB, { scale: 10 }),
+    );
+    const tk = topkSimilarity(a, b, 2);
+    expect(tk.indices.download()).toEqual(topkSimilarity(hA, hB, 2).indices);
+    expect(retrievalRanks(a, p)).toEqual(retrievalRanks(hA, hP));
+    expect(clipScore(a, p)).toBe(clipScore(hA, hP));
+    expect((await similarityMatrixAsync(a, b)).download()).toEqual(similarityMatrix(hA, hB));
+    expect(calls.map((c) => c.op)).toEqual([0, 1, 2, 3, 0, 1]);
+    // host arrays stay on the CPU
+    expect(similarityMatrix(hA, hB)).toBeInstanceOf(Float32Array);
+    expect(calls).toHaveLength(6);
+  });
+
+  it("'auto' on compute capability 8.6 (compiled, not verified): a typed error naming device: 'cuda', no kernel call", () => {
+    fakeCc = '8.6';
+    resetCudaQueryCache();
+    const a = up(hA);
+    const b = up(hB);
+    for (const [run, path] of [
+      [() => similarityMatrix(a, b), 'similarity.matrix'],
+      [() => similarityMatrix(a, b, { device: 'auto' }), 'similarity.matrix'],
+      [() => topkSimilarity(a, b, 2), 'similarity.topk'],
+      [() => pairedCosine(a, up(hP)), 'similarity.pairedCosine'],
+      [() => retrievalRanks(a, up(hP)), 'similarity.ranks'],
+      [() => clipScore(a, up(hP)), 'similarity.pairedCosine'],
+    ] as const) {
+      const err = errorOf(run);
       expect(err).toBeInstanceOf(DeviceUnavailableError);
-      expect((err as Error).message).toMatch(
-        /not verified on a GPU yet, so 'auto' does not take it; pass device: 'cuda'/,
+      expect((err as { code: string }).code).toBe('ERR_UNIGAP_DEVICE_UNAVAILABLE');
+      expect((err as Error).message).toContain(
+        `auto: the CUDA path '${path}' was verified on compute capability 9.x only; CUDA device 0 (Fake GPU) has compute capability 8.6, so 'auto' does not take it; pass device: 'cuda' to run it anyway`,
       );
     }
     expect(calls).toHaveLength(0);
+    // the explicit opt-in runs it
+    expect(similarityMatrix(a, b, { device: 'cuda' }).download()).toEqual(similarityMatrix(hA, hB));
+    expect(calls).toHaveLength(1);
   });
 
   it("device: 'cuda' (per call or as the default) runs the CUDA kernels; results equal the CPU's", async () => {
@@ -207,19 +256,23 @@ describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU need
     expect(live).toBeGreaterThan(0); // the async results above are the caller's
   });
 
-  it("once a path is in verifiedCudaPaths, 'auto' takes it for DeviceTensors (and only that path)", () => {
+  it("a path taken out of verifiedCudaPaths: 'auto' refuses it as unverified (and only that path)", () => {
     const verified = verifiedCudaPaths as Set<string>;
-    verified.add('similarity.matrix');
+    verified.delete('similarity.topk');
     try {
       const a = up(hA);
       const b = up(hB);
-      expect(similarityMatrix(a, b).download()).toEqual(similarityMatrix(hA, hB));
-      expect(calls.at(-1)?.op).toBe(1);
-      expect(() => topkSimilarity(a, b, 2)).toThrow(/not verified on a GPU yet/);
-      expect(similarityMatrix(hA, hB)).toBeInstanceOf(Float32Array); // host arrays stay on the CPU
-      expect(calls).toHaveLength(1);
+      const err = errorOf(() => topkSimilarity(a, b, 2));
+      expect(err).toBeInstanceOf(DeviceUnavailableError);
+      expect((err as Error).message).toMatch(
+        /the CUDA path 'similarity.topk' is not verified on a GPU yet, so 'auto' does not take it; pass device: 'cuda'/,
+      );
+      expect(calls).toHaveLength(0);
+      expect(similarityMatrix(a, b).download()).toEqual(similarityMatrix(hA, hB)); // a verified one still runs
+      expect(topkSimilarity(a, b, 2, { device: 'cuda' }).indices.download()).toEqual(topkSimilarity(hA, hB, 2).indices);
+      expect(calls.map((c) => c.op)).toEqual([1, 2]);
     } finally {
-      verified.delete('similarity.matrix');
+      verified.add('similarity.topk');
     }
   });
 

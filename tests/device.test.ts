@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import {
   DeviceTensor,
@@ -17,7 +17,8 @@ import {
   setDefaultDevice,
   verifiedCudaPaths,
 } from '../lib/index.js';
-import { loadNative } from '../lib/native.js';
+import { resetCudaQueryCache, verifiedCudaComputeCapabilities } from '../lib/device.js';
+import { loadNative, type NativeBackendInfo } from '../lib/native.js';
 
 const status = cudaStatus();
 const hasCuda = status.available;
@@ -58,12 +59,128 @@ describe('device choice', () => {
     expect(r).toEqual({ device: 'cpu', reason: 'auto: inputs are host arrays' });
   });
 
+  it('the verified CUDA paths (H200 run, 2026-11-26) and compute capabilities', () => {
+    expect([...verifiedCudaPaths].sort()).toEqual(
+      [
+        'logprobs.forward',
+        'logprobs.forwardBackward',
+        'logprobs.backward',
+        'dpo.fromLogits',
+        'similarity.pairedCosine',
+        'similarity.matrix',
+        'similarity.topk',
+        'similarity.ranks',
+      ].sort(),
+    );
+    expect(verifiedCudaPaths.has('dpo.loss')).toBe(false); // unwired
+    expect([...verifiedCudaComputeCapabilities]).toEqual([9]);
+  });
+
   it("'auto' never picks an unverified CUDA path, even for DeviceTensor inputs", () => {
-    expect(verifiedCudaPaths.size).toBe(0);
     const fake = Object.create(DeviceTensor.prototype) as DeviceTensor; // stands in for a device input
-    const r = resolveDevice('auto', 'logprobs.forward', [fake]);
-    expect(r.device).toBe('cpu');
-    expect(r.reason).toMatch(/not verified/);
+    const r = resolveDevice('auto', 'dpo.loss', [fake]);
+    expect(r).toEqual({ device: 'cpu', reason: "auto: the CUDA path 'dpo.loss' is not verified on a GPU yet" });
+  });
+
+  it.skipIf(hasCuda)(
+    "'auto' with DeviceTensor inputs on a verified path and no usable device: the CPU, saying why",
+    () => {
+      const fake = Object.create(DeviceTensor.prototype) as DeviceTensor;
+      const r = resolveDevice('auto', 'logprobs.forward', [fake]);
+      expect(r.device).toBe('cpu');
+      expect(r.reason).toMatch(/^auto: no usable CUDA device \(.+\)$/);
+    },
+  );
+
+  describe("'auto' on a fake CUDA device: the verified path, and the device's compute capability", () => {
+    const n = loadNative() as unknown as {
+      cudaStatus(): unknown;
+      backendInfo(): NativeBackendInfo;
+    };
+    const realInfo = n.backendInfo();
+    /** A DeviceTensor instance on device `device` (no memory: resolveDevice never touches it). */
+    const onDevice = (device: number) => {
+      const t = Object.create(DeviceTensor.prototype) as DeviceTensor;
+      Object.defineProperty(t, 'device', { value: device });
+      return t;
+    };
+    function withFakeDevice(computeCapabilities: string[], body: () => void) {
+      const spies = [
+        vi.spyOn(n, 'cudaStatus').mockReturnValue({ available: true, reason: null }),
+        vi.spyOn(n, 'backendInfo').mockReturnValue({
+          ...realInfo,
+          cuda: {
+            ...realInfo.cuda,
+            deviceCount: computeCapabilities.length,
+            devices: computeCapabilities.map((cc, index) => ({
+              index,
+              name: `Fake GPU ${cc}`,
+              computeCapability: cc,
+              totalMemory: 2 ** 34,
+            })),
+            reason: null,
+          },
+        }),
+      ];
+      resetCudaQueryCache();
+      try {
+        body();
+      } finally {
+        spies.forEach((s) => s.mockRestore());
+        resetCudaQueryCache();
+      }
+    }
+
+    it('compute capability 9.0: every verified path runs on CUDA', () => {
+      withFakeDevice(['9.0'], () => {
+        for (const path of verifiedCudaPaths) {
+          const r = resolveDevice('auto', path, [new Float32Array(2), onDevice(0)]);
+          expect(r.device, path).toBe('cuda');
+          expect(r.reason).toMatch(/^auto: DeviceTensor inputs, a verified CUDA path/);
+        }
+        expect(resolveDevice(undefined, 'similarity.matrix', [onDevice(0)]).device).toBe('cuda'); // default 'auto'
+        expect(resolveDevice('auto', 'similarity.matrix', [new Float32Array(2)]).device).toBe('cpu'); // host arrays
+      });
+    });
+
+    it("compute capability 8.6 (compiled, not verified): the CPU with the reason; an explicit 'cuda' still runs", () => {
+      withFakeDevice(['8.6'], () => {
+        const r = resolveDevice('auto', 'logprobs.forward', [onDevice(0)]);
+        expect(r.device).toBe('cpu');
+        expect(r.reason).toBe(
+          "auto: the CUDA path 'logprobs.forward' was verified on compute capability 9.x only; CUDA device 0 (Fake GPU 8.6) has compute capability 8.6",
+        );
+        expect(resolveDevice('cuda', 'logprobs.forward', [onDevice(0)]).device).toBe('cuda');
+      });
+    });
+
+    it("the tensor's own device decides: device 1 of CC 8.0 next to a CC 9.0 device 0; an unreported ordinal refuses", () => {
+      withFakeDevice(['9.0', '8.0'], () => {
+        expect(resolveDevice('auto', 'similarity.topk', [onDevice(0), onDevice(0)]).device).toBe('cuda');
+        const r = resolveDevice('auto', 'similarity.topk', [onDevice(1), onDevice(1)]);
+        expect(r.device).toBe('cpu');
+        expect(r.reason).toMatch(/CUDA device 1 \(Fake GPU 8\.0\) has compute capability 8\.0$/);
+        const gone = resolveDevice('auto', 'similarity.topk', [onDevice(2)]);
+        expect(gone.device).toBe('cpu');
+        expect(gone.reason).toMatch(/compute capability of CUDA device 2 is not reported/);
+      });
+    });
+
+    it("a path taken out of the verified set: 'auto' refuses it again even on CC 9.0", () => {
+      const verified = verifiedCudaPaths as Set<string>;
+      verified.delete('logprobs.backward');
+      try {
+        withFakeDevice(['9.0'], () => {
+          expect(resolveDevice('auto', 'logprobs.backward', [onDevice(0)])).toEqual({
+            device: 'cpu',
+            reason: "auto: the CUDA path 'logprobs.backward' is not verified on a GPU yet",
+          });
+          expect(resolveDevice('auto', 'logprobs.forward', [onDevice(0)]).device).toBe('cuda');
+        });
+      } finally {
+        verified.add('logprobs.backward');
+      }
+    });
   });
 
   it.skipIf(hasCuda)("an explicit 'cuda' without a usable device throws DeviceUnavailableError with a code", () => {

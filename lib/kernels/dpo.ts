@@ -5,9 +5,10 @@
  *
  * Where it runs. `dpoLoss` (B pair values) runs on the CPU; DeviceTensor inputs are a typed error
  * (its CUDA route is not wired). `dpoLossFromLogits` with DeviceTensor logits (or { data: DeviceTensor,
- * dims }) runs on the GPU with `device: 'cuda'` ('auto' only once the path is GPU-verified, see
- * lib/device.ts): the two passes over the logits run on a CUDA stream of their own, the pair-level loss
- * on the host between them (exactly the CPU's unigap_dpo_loss). Labels and mask are then DeviceTensors
+ * dims }) runs on the GPU with `device: 'cuda'` (and with 'auto' on a device of compute capability
+ * 9.x, where the path was GPU-verified, see lib/device.ts): the two passes over the logits run on a
+ * CUDA stream of their own, the pair-level loss on the host between them (exactly the CPU's
+ * unigap_dpo_loss). Labels and mask are then DeviceTensors
  * and offsets host arrays or a DeviceTensor, as for scoreLogprobs (lib/kernels/logprobs.ts); the
  * references and weights stay host arrays (B values, read by the host loss). Every per-pair result,
  * metric and count is a host value as on the CPU; the gradient is a DeviceTensor (new, or the logits

@@ -7,8 +7,9 @@
  *
  * Where it runs. Host arrays run the CPU kernels (AVX-512 / AVX2 / scalar). Logits that are a
  * DeviceTensor (or { data: DeviceTensor, dims }) run the CUDA kernels (native/cuda/logprobs.cu) with
- * `device: 'cuda'`; `'auto'` takes a CUDA path only once it is GPU-verified (lib/device.ts
- * verifiedCudaPaths) and otherwise throws a typed error rather than read device memory on the CPU.
+ * `device: 'cuda'`, and with `'auto'` on a device of compute capability 9.x, where every log-prob path
+ * was GPU-verified (lib/device.ts verifiedCudaPaths, verifiedCudaComputeCapabilities); elsewhere 'auto'
+ * throws a typed error rather than read device memory on the CPU.
  * On the device route:
  *  - labels (i32, N), mask (u8, N), gradient.token / upstream.token (f32, N) and lse (f32, N) must be
  *    DeviceTensors on the logits' device: O(N) arrays are never copied behind the caller's back.

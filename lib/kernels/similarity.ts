@@ -4,10 +4,11 @@
  * call); the math is specified in native/include/unigap/similarity.h.
  *
  * On the GPU. Inputs that are DeviceTensors (a DeviceTensor of shape [N, D], or { data: DeviceTensor,
- * dims: [N, D] }) run the CUDA kernels (native/cuda/similarity.cu) with `device: 'cuda'`; `'auto'`
- * takes a CUDA path only once it is GPU-verified (lib/device.ts verifiedCudaPaths, empty until a GPU
- * run passes), and otherwise throws a typed error rather than read device memory on the CPU. Both
- * inputs must then be DeviceTensors on one device, of f32 / bf16 / f16 (f64: a typed
+ * dims: [N, D] }) run the CUDA kernels (native/cuda/similarity.cu) with `device: 'cuda'`, and with
+ * `'auto'` on a device of compute capability 9.x, where every similarity path was GPU-verified
+ * (lib/device.ts verifiedCudaPaths, verifiedCudaComputeCapabilities); elsewhere 'auto' throws a typed
+ * error rather than read device memory on the CPU. Both inputs must then be DeviceTensors on one
+ * device, of f32 / bf16 / f16 (f64: a typed
  * ERR_UNIGAP_INVALID_DTYPE error, UNSUPPORTED_DTYPE on the GPU). Array results stay on the device
  * (pairedCosine, similarityMatrix, topkSimilarity return DeviceTensors); metric results are reductions
  * and come back to the host (clipScore's number or per-pair Float32Array, retrievalRanks' ranks and
