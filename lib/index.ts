@@ -170,6 +170,7 @@ export {
   resolveDevice,
   setDefaultDevice,
   verifiedCudaPaths,
+  verifiedCudaComputeCapabilities,
 } from './device.js';
 export type {
   Device,

@@ -38,7 +38,17 @@ int unigap_cuda_devices(unigap_cuda_device *out, int cap) {
   int n = 0;
   for (int i = 0; i < count && n < cap; i++) {
     cudaDeviceProp prop;
-    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+    const cudaError_t e = cudaGetDeviceProperties(&prop, i);
+    if (e != cudaSuccess) {
+      // Keep entry i at position i (callers index this list by device number): an unreadable device
+      // is listed with compute capability 0.0, which no verified-path check accepts.
+      cudaGetLastError();
+      std::snprintf(out[n].name, sizeof out[n].name, "(properties unavailable: %s)", cudaGetErrorName(e));
+      out[n].major = out[n].minor = 0;
+      out[n].total_mem = 0;
+      n++;
+      continue;
+    }
     std::snprintf(out[n].name, sizeof out[n].name, "%s", prop.name);
     out[n].major = prop.major;
     out[n].minor = prop.minor;
