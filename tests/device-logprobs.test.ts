@@ -7,7 +7,7 @@
  * NOT exercised here: the GPU-only suite at the end, bench/device/facade_smoke.mjs and
  * bench/device/run.sh do that.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import {
   DeviceTensor,
@@ -27,43 +27,33 @@ import {
   verifiedCudaPaths,
 } from '../lib/index.js';
 import { resetCudaQueryCache } from '../lib/device.js';
-import { loadNative, type NativeBackendInfo } from '../lib/native.js';
+import {
+  FLOAT_DTYPE_CODES,
+  binding,
+  installFakeDevice,
+  view,
+  viewOrNull,
+  type FakeBuf,
+  type FakeDevice,
+} from './fake-device.js';
 import { randn } from './helpers.js';
 
 const status = cudaStatus();
 const realCuda = status.available;
-const binding = loadNative() as unknown as Record<string, (...a: never[]) => unknown>;
 
 const f32ToBf16 = (x: Float32Array) => {
   const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
   return Uint16Array.from(u, (v) => (v + 0x7fff + ((v >>> 16) & 1)) >>> 16);
 };
 
-// ---------------------------------------------------------------- the fake device
+// ---------------------------------------------------------------- the fake device's kernels
 
-interface FakeBuf {
-  bytes: Uint8Array;
-  freed: boolean;
-  addr: bigint;
-}
 type Call = Record<string, unknown>;
 let calls: { kind: 'logprobs' | 'dpo'; mode: number; call: Call; args?: Call; out?: Call }[] = [];
-let live = 0;
-let allocs = 0;
 let failRun = false;
-let nextAddr = 0x10000n;
-/** The fake device 0's compute capability, as backendInfo reports it. */
-let fakeCc = '9.0';
-const realInfo = (binding.backendInfo as unknown as () => NativeBackendInfo)();
 
-const buf = (h: unknown) => (h as FakeBuf).bytes.buffer;
-const f32 = (h: unknown, n: number) => (h == null ? null : new Float32Array(buf(h), 0, n));
-const f64 = (h: unknown, n: number) => (h == null ? null : new Float64Array(buf(h), 0, n));
-const i32 = (h: unknown, n: number) => (h == null ? null : new Int32Array(buf(h), 0, n));
-const u8 = (h: unknown, n: number) => (h == null ? null : new Uint8Array(buf(h), 0, n));
-const i64 = (h: unknown, n: number) => (h == null ? null : new BigInt64Array(buf(h), 0, n));
-const logitsView = (h: unknown, dtype: number, n: number) =>
-  h == null ? null : dtype === 0 ? new Float32Array(buf(h), 0, n) : new Uint16Array(buf(h), 0, n);
+const f32 = (h: unknown, n: number) => viewOrNull(h, 'f32', n);
+const logitsView = (h: unknown, dtype: number, n: number) => viewOrNull(h, FLOAT_DTYPE_CODES[dtype], n);
 
 /** The CPU binding's call on the fake device's bytes (inputs; outputs too unless inputsOnly). */
 function cpuCall(c: Call, inputsOnly: boolean): Call {
@@ -76,10 +66,10 @@ function cpuCall(c: Call, inputsOnly: boolean): Call {
     dtype: dt,
     nTokens: n,
     vocab: v,
-    labels: i32(c.labels, n),
-    mask: u8(c.mask, n),
+    labels: viewOrNull(c.labels, 'i32', n),
+    mask: viewOrNull(c.mask, 'u8', n),
     ignoreIndex: c.ignoreIndex,
-    offsets: i64(c.offsets, ns + 1),
+    offsets: viewOrNull(c.offsets, 'i64', ns + 1),
     nSeq: ns,
     shift: c.shift,
     temperature: c.temperature,
@@ -101,12 +91,12 @@ function cpuCall(c: Call, inputsOnly: boolean): Call {
     ...base,
     tokenLogp: f32(c.tokenLogp, n),
     tokenEntropy: f32(c.tokenEntropy, n),
-    tokenCorrect: u8(c.tokenCorrect, n),
+    tokenCorrect: viewOrNull(c.tokenCorrect, 'u8', n),
     tokenLse: f32(c.tokenLse, n),
     seqSum: f32(c.seqSum, ns),
-    seqCount: i32(c.seqCount, ns),
+    seqCount: viewOrNull(c.seqCount, 'i32', ns),
     seqMean: f32(c.seqMean, ns),
-    seqLogitSum: f64(c.seqLogitSum, ns),
+    seqLogitSum: viewOrNull(c.seqLogitSum, 'f64', ns),
     gradSeq: f32(c.gradSeq, ns),
     gradToken: f32(c.gradToken, n),
     inputLse: f32(c.inputLse, n),
@@ -130,58 +120,7 @@ function fakeDpo(c: Call, args: Call, out: Call): void {
   });
 }
 
-const asyncOf =
-  <A extends unknown[]>(f: (...a: A) => void) =>
-  (...a: A) => {
-    try {
-      f(...a);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  };
-
-function installFakeDevice() {
-  resetCudaQueryCache(); // the routing caches cudaStatus() and the compute capabilities once per process
-  const spies = [
-    vi.spyOn(binding, 'cudaStatus').mockImplementation((() => ({ available: true, reason: null })) as never),
-    vi.spyOn(binding, 'backendInfo').mockImplementation((() => ({
-      ...realInfo,
-      cuda: {
-        ...realInfo.cuda,
-        deviceCount: 1,
-        devices: [{ index: 0, name: 'Fake GPU', computeCapability: fakeCc, totalMemory: 2 ** 34 }],
-        reason: null,
-      },
-    })) as never),
-    vi.spyOn(binding, 'cudaAlloc').mockImplementation(((bytes: number) => {
-      live++;
-      allocs++;
-      const b: FakeBuf = { bytes: new Uint8Array(Math.max(8, Math.ceil(bytes / 8) * 8)), freed: false, addr: nextAddr };
-      nextAddr += BigInt(b.bytes.length) + 0x100n;
-      return b;
-    }) as never),
-    vi.spyOn(binding, 'cudaFree').mockImplementation(((h: FakeBuf) => {
-      if (!h.freed) live--;
-      h.freed = true;
-    }) as never),
-    vi.spyOn(binding, 'cudaPointer').mockImplementation(((h: FakeBuf) => h.addr) as never),
-    vi.spyOn(binding, 'cudaUpload').mockImplementation(((h: FakeBuf, a: ArrayBufferView) => {
-      h.bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-    }) as never),
-    vi.spyOn(binding, 'cudaDownload').mockImplementation(((h: FakeBuf, a: ArrayBufferView) => {
-      new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(h.bytes.subarray(0, a.byteLength));
-    }) as never),
-    vi.spyOn(binding, 'cudaLogprobsRun').mockImplementation(fakeLogprobs as never),
-    vi.spyOn(binding, 'cudaLogprobsRunAsync').mockImplementation(asyncOf(fakeLogprobs) as never),
-    vi.spyOn(binding, 'cudaDpoFromLogits').mockImplementation(fakeDpo as never),
-    vi.spyOn(binding, 'cudaDpoFromLogitsAsync').mockImplementation(asyncOf(fakeDpo) as never),
-  ];
-  return () => {
-    spies.forEach((s) => s.mockRestore());
-    resetCudaQueryCache();
-  };
-}
+const kernels = { cudaLogprobsRun: fakeLogprobs, cudaDpoFromLogits: fakeDpo };
 
 // ---------------------------------------------------------------- inputs
 
@@ -205,16 +144,14 @@ const shape3 = [S, T, V];
 const fwdOpts = { shift: true, temperature: 0.7, entropy: true, accuracy: true, logitSums: true, ignoreIndex: -100 };
 
 describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no GPU needed)', () => {
-  let restore: () => void;
+  let fake: FakeDevice;
   beforeEach(() => {
-    fakeCc = '9.0';
-    restore = installFakeDevice();
+    fake = installFakeDevice({ cc: '9.0', kernels });
     calls = [];
-    live = 0;
     failRun = false;
   });
   afterEach(() => {
-    restore();
+    fake.uninstall();
     setDefaultDevice('auto');
   });
 
@@ -265,7 +202,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
   });
 
   it("'auto' on compute capability 8.6 (compiled, not verified) refuses; 'cpu' refuses DeviceTensors; no kernel call", async () => {
-    fakeCc = '8.6';
+    fake.cc = '8.6';
     resetCudaQueryCache();
     const z = upLogits();
     const y = upLabels();
@@ -302,7 +239,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
     const z = upLogits();
     const y = upLabels();
     const m = upMask();
-    const before = live;
+    const before = fake.live;
     const r = scoreLogprobs(z, y, { device: 'cuda', mask: m, ...fwdOpts });
     const want = scoreLogprobs(hLogits, hLabels, { shape: shape3, mask: hMask, ...fwdOpts });
     const c = calls.at(-1)!;
@@ -324,7 +261,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
     expect((c.call.mask as FakeBuf).addr).toBe(m.pointer);
     // the default offsets (from the shape) went up as int64 and were freed after the call
     expect((c.call.offsets as FakeBuf).freed).toBe(true);
-    expect(Array.from(i64(c.call.offsets as FakeBuf, S + 1)!, Number)).toEqual([0, 5, 10, 15, 20]);
+    expect(Array.from(view(c.call.offsets, 'i64', S + 1), Number)).toEqual([0, 5, 10, 15, 20]);
     for (const [k, t, shape, dtype] of [
       ['tokenLogprobs', r.tokenLogprobs, [N], 'f32'],
       ['tokenLse', r.tokenLse, [N], 'f32'],
@@ -341,7 +278,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
       expect(t!.download(), k).toEqual(want[k]);
     }
     expect(r.gradient).toBeUndefined();
-    expect(live).toBe(before + 8); // the eight outputs, nothing else
+    expect(fake.live).toBe(before + 8); // the eight outputs, nothing else
   });
 
   it("bf16 [N, V] with host, i64 and i32 device offsets; output: 'host' gives the CPU's typed arrays", async () => {
@@ -353,7 +290,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
     expect(host).toEqual(want);
     expect(calls.at(-1)?.call).toMatchObject({ dtype: 2, nTokens: N, vocab: V, nSeq: 4 });
     // a bare DeviceTensor: shape and dtype come from the tensor
-    const before = live;
+    const before = fake.live;
     const offI64 = DeviceTensor.upload(BigInt64Array.from(hOffsets, (x) => BigInt(x)));
     const r1 = scoreLogprobs(z, y, { offsets: offI64, shift: true, entropy: true, device: 'cuda', output: 'host' });
     expect(r1).toEqual(want);
@@ -368,7 +305,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
     });
     expect(r2).toEqual(want);
     expect((calls.at(-1)?.call.offsets as FakeBuf).freed).toBe(true); // an int64 temporary
-    expect(live).toBe(before + 2); // the two offsets tensors: 'host' freed every device output
+    expect(fake.live).toBe(before + 2); // the two offsets tensors: 'host' freed every device output
   });
 
   it('fused forward + backward: a new gradient, a given `out`, and in place over the logits', async () => {
@@ -451,7 +388,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
       const want = dpoLossFromLogits(host, hLabels, { ...o, dtype, lossType: [...o.lossType] });
       const z = DeviceTensor.upload(host.slice(), { shape: shape3, dtype });
       const y = upLabels();
-      const before = live;
+      const before = fake.live;
       const r = dpoLossFromLogits(z, y, { ...o, lossType: [...o.lossType], device: 'cuda' });
       const c = calls.at(-1)!;
       expect(c.kind).toBe('dpo');
@@ -465,7 +402,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
       expect(gradient!.shape).toEqual(shape3);
       expect(gradient!.dtype).toBe(dtype);
       expect(gradient!.download()).toEqual(wantGrad);
-      expect(live).toBe(before + 1); // the gradient
+      expect(fake.live).toBe(before + 1); // the gradient
 
       const noGrad = await dpoLossFromLogitsAsync(z, y, {
         ...o,
@@ -503,7 +440,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
     const other = DeviceTensor.empty([N], 'i32', { device: 1 });
     const gone = upLabels();
     gone.dispose();
-    const allocsBefore = allocs;
+    const allocsBefore = fake.allocs;
     const cu = { device: 'cuda' as const };
     const g = (x: object) => ({ ...cu, gradient: { seq: hSeqUp, ...x } });
     const cases: [() => unknown, abstract new (...x: never[]) => Error, string, RegExp][] = [
@@ -764,14 +701,14 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
       expect((err as Error).message).toMatch(msg);
     }
     expect(calls).toHaveLength(0);
-    expect(allocs).toBe(allocsBefore); // nothing was allocated, not even a temporary
+    expect(fake.allocs).toBe(allocsBefore); // nothing was allocated, not even a temporary
   });
 
   it("a failing kernel frees the outputs and temporaries it allocated; never the caller's tensors", async () => {
     const z = upLogits();
     const y = upLabels();
     const out = DeviceTensor.empty(shape3, 'f32');
-    const before = live;
+    const before = fake.live;
     failRun = true;
     expect(() => scoreLogprobs(z, y, { device: 'cuda', ...fwdOpts, gradient: { seq: hSeqUp } })).toThrow(
       /DEVICE_ERROR/,
@@ -783,7 +720,7 @@ describe.skipIf(realCuda)('log-probs and DPO on DeviceTensors, fake device (no G
     await expect(dpoLossFromLogitsAsync(z, y, { device: 'cuda', ...refs, inPlace: true })).rejects.toThrow(
       /DEVICE_ERROR/,
     );
-    expect(live).toBe(before);
+    expect(fake.live).toBe(before);
     for (const t of [z, y, out]) expect(t.disposed).toBe(false);
   });
 

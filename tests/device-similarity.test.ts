@@ -6,7 +6,7 @@
  * CUDA kernels themselves are NOT exercised here (the GPU-only test at the end and bench/device/run.sh
  * do that); neither is the C++ unwrapping past its argument checks (tested against the real binding).
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import {
   DeviceTensor,
@@ -28,37 +28,20 @@ import {
   verifiedCudaPaths,
 } from '../lib/index.js';
 import { resetCudaQueryCache } from '../lib/device.js';
-import { loadNative, type NativeBackendInfo } from '../lib/native.js';
+import { FLOAT_DTYPE_CODES as DT, binding, installFakeDevice, view, type FakeDevice } from './fake-device.js';
 import { randn } from './helpers.js';
 
 const realCuda = cudaStatus().available;
-const binding = loadNative() as unknown as Record<string, (...a: never[]) => unknown>;
 
 const f32ToBf16 = (x: Float32Array) => {
   const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
   return Uint16Array.from(u, (v) => (v + 0x7fff + ((v >>> 16) & 1)) >>> 16);
 };
 
-// ---------------------------------------------------------------- the fake device
+// ---------------------------------------------------------------- the fake device's kernels
 
-interface FakeBuf {
-  bytes: Uint8Array;
-  freed: boolean;
-}
-const DT = ['f32', 'f64', 'bf16', 'f16'] as const;
 let calls: { op: number; call: Record<string, unknown> }[] = [];
-let live = 0;
 let failRun = false;
-/** The fake device 0's compute capability, as backendInfo reports it. */
-let fakeCc = '9.0';
-const realInfo = (binding.backendInfo as unknown as () => NativeBackendInfo)();
-
-function view(h: unknown, dtype: (typeof DT)[number], n: number) {
-  const b = (h as FakeBuf).bytes;
-  if (dtype === 'f32') return new Float32Array(b.buffer, 0, n);
-  if (dtype === 'f64') return new Float64Array(b.buffer, 0, n);
-  return new Uint16Array(b.buffer, 0, n);
-}
 
 /** What the device kernels compute, done by the CPU facade on the fake device's bytes. */
 function fakeRun(op: number, c: Record<string, unknown>): void {
@@ -84,52 +67,9 @@ function fakeRun(op: number, c: Record<string, unknown>): void {
   else if (op === 2) {
     const k = c.k as number;
     const r = topkSimilarity(A, B, k, { device: 'cpu', normalize });
-    new Int32Array((c.indices as FakeBuf).bytes.buffer, 0, n * k).set(r.indices);
+    view(c.indices, 'i32', n * k).set(r.indices);
     view(c.scores, 'f32', n * k).set(r.scores);
   } else view(c.ranks, 'f64', n).set(retrievalRanks(A, B, { device: 'cpu', normalize }).ranks);
-}
-
-function installFakeDevice() {
-  resetCudaQueryCache(); // the routing caches cudaStatus() and the compute capabilities once per process
-  const spies = [
-    vi.spyOn(binding, 'cudaStatus').mockImplementation((() => ({ available: true, reason: null })) as never),
-    vi.spyOn(binding, 'backendInfo').mockImplementation((() => ({
-      ...realInfo,
-      cuda: {
-        ...realInfo.cuda,
-        deviceCount: 1,
-        devices: [{ index: 0, name: 'Fake GPU', computeCapability: fakeCc, totalMemory: 2 ** 34 }],
-        reason: null,
-      },
-    })) as never),
-    vi.spyOn(binding, 'cudaAlloc').mockImplementation(((bytes: number) => {
-      live++;
-      return { bytes: new Uint8Array(Math.max(8, Math.ceil(bytes / 8) * 8)), freed: false };
-    }) as never),
-    vi.spyOn(binding, 'cudaFree').mockImplementation(((h: FakeBuf) => {
-      if (!h.freed) live--;
-      h.freed = true;
-    }) as never),
-    vi.spyOn(binding, 'cudaUpload').mockImplementation(((h: FakeBuf, a: ArrayBufferView) => {
-      h.bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-    }) as never),
-    vi.spyOn(binding, 'cudaDownload').mockImplementation(((h: FakeBuf, a: ArrayBufferView) => {
-      new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(h.bytes.subarray(0, a.byteLength));
-    }) as never),
-    vi.spyOn(binding, 'cudaSimilarityRun').mockImplementation(fakeRun as never),
-    vi.spyOn(binding, 'cudaSimilarityRunAsync').mockImplementation(((op: number, c: Record<string, unknown>) => {
-      try {
-        fakeRun(op, c);
-        return Promise.resolve();
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }) as never),
-  ];
-  return () => {
-    spies.forEach((s) => s.mockRestore());
-    resetCudaQueryCache();
-  };
 }
 
 // ---------------------------------------------------------------- inputs
@@ -143,16 +83,14 @@ const hP = { data: randn(N * D, 3), dims: [N, D] };
 const hB16 = { data: f32ToBf16(randn(M * D, 4)), dims: [M, D], dtype: 'bf16' as const };
 
 describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU needed)', () => {
-  let restore: () => void;
+  let fake: FakeDevice;
   beforeEach(() => {
-    fakeCc = '9.0';
-    restore = installFakeDevice();
+    fake = installFakeDevice({ cc: '9.0', kernels: { cudaSimilarityRun: fakeRun } });
     calls = [];
-    live = 0;
     failRun = false;
   });
   afterEach(() => {
-    restore();
+    fake.uninstall();
     setDefaultDevice('auto');
   });
 
@@ -192,7 +130,7 @@ describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU need
   });
 
   it("'auto' on compute capability 8.6 (compiled, not verified): a typed error naming device: 'cuda', no kernel call", () => {
-    fakeCc = '8.6';
+    fake.cc = '8.6';
     resetCudaQueryCache();
     const a = up(hA);
     const b = up(hB);
@@ -253,7 +191,7 @@ describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU need
     expect(await retrievalRanksAsync(a, p)).toEqual(retrievalRanks(hA, hP, { device: 'cpu' }));
     // the temporaries of clipScore and retrievalRanks were freed; the returned tensors are live
     for (const t of [a, b, p, cos, mat, tk.indices, tk.scores]) t.dispose();
-    expect(live).toBeGreaterThan(0); // the async results above are the caller's
+    expect(fake.live).toBeGreaterThan(0); // the async results above are the caller's
   });
 
   it("a path taken out of verifiedCudaPaths: 'auto' refuses it as unverified (and only that path)", () => {
@@ -310,7 +248,7 @@ describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU need
     const a = up(hA);
     const b = up(hB);
     const p = up(hP);
-    const allocs = live;
+    const allocs = fake.live;
     const cases: [() => unknown, abstract new (...x: never[]) => Error, string, RegExp][] = [
       [
         () => similarityMatrix(a, hB as never, { device: 'cuda' }),
@@ -394,7 +332,7 @@ describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU need
     }
     expect(calls).toHaveLength(0);
     // the wrong-dtype / wrong-shape uploads above allocated; nothing else did
-    expect(live).toBe(allocs + 4);
+    expect(fake.live).toBe(allocs + 4);
     const gone = up(hA);
     gone.dispose();
     expect(() => similarityMatrix(gone, b, { device: 'cuda' })).toThrow(/disposed/);
@@ -410,14 +348,14 @@ describe.skipIf(realCuda)('similarity on DeviceTensors, fake device (no GPU need
     const a = up(hA);
     const b = up(hB);
     const p = up(hP);
-    const before = live;
+    const before = fake.live;
     failRun = true;
     expect(() => similarityMatrix(a, b, { device: 'cuda' })).toThrow(/DEVICE_ERROR/);
     expect(() => topkSimilarity(a, b, 2, { device: 'cuda' })).toThrow(/DEVICE_ERROR/);
     expect(() => clipScore(a, p, { device: 'cuda' })).toThrow(/DEVICE_ERROR/);
     await expect(retrievalRanksAsync(a, p, { device: 'cuda' })).rejects.toThrow(/DEVICE_ERROR/);
     await expect(similarityMatrixAsync(a, b, { device: 'cuda' })).rejects.toThrow(/DEVICE_ERROR/);
-    expect(live).toBe(before);
+    expect(fake.live).toBe(before);
     // a caller's `out` is never freed by a failure
     const out = DeviceTensor.empty([N, M], 'f32');
     expect(() => similarityMatrix(a, b, { device: 'cuda', out })).toThrow(/DEVICE_ERROR/);

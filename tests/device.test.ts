@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import {
   DeviceTensor,
@@ -17,8 +17,9 @@ import {
   setDefaultDevice,
   verifiedCudaPaths,
 } from '../lib/index.js';
-import { resetCudaQueryCache, verifiedCudaComputeCapabilities } from '../lib/device.js';
-import { loadNative, type NativeBackendInfo } from '../lib/native.js';
+import { verifiedCudaComputeCapabilities } from '../lib/device.js';
+import { loadNative } from '../lib/native.js';
+import { installFakeDevice } from './fake-device.js';
 
 const status = cudaStatus();
 const hasCuda = status.available;
@@ -93,11 +94,6 @@ describe('device choice', () => {
   );
 
   describe("'auto' on a fake CUDA device: the verified path, and the device's compute capability", () => {
-    const n = loadNative() as unknown as {
-      cudaStatus(): unknown;
-      backendInfo(): NativeBackendInfo;
-    };
-    const realInfo = n.backendInfo();
     /** A DeviceTensor instance on device `device` (no memory: resolveDevice never touches it). */
     const onDevice = (device: number) => {
       const t = Object.create(DeviceTensor.prototype) as DeviceTensor;
@@ -105,29 +101,11 @@ describe('device choice', () => {
       return t;
     };
     function withFakeDevice(computeCapabilities: string[], body: () => void) {
-      const spies = [
-        vi.spyOn(n, 'cudaStatus').mockReturnValue({ available: true, reason: null }),
-        vi.spyOn(n, 'backendInfo').mockReturnValue({
-          ...realInfo,
-          cuda: {
-            ...realInfo.cuda,
-            deviceCount: computeCapabilities.length,
-            devices: computeCapabilities.map((cc, index) => ({
-              index,
-              name: `Fake GPU ${cc}`,
-              computeCapability: cc,
-              totalMemory: 2 ** 34,
-            })),
-            reason: null,
-          },
-        }),
-      ];
-      resetCudaQueryCache();
+      const fake = installFakeDevice({ cc: computeCapabilities, name: (cc) => `Fake GPU ${cc}` });
       try {
         body();
       } finally {
-        spies.forEach((s) => s.mockRestore());
-        resetCudaQueryCache();
+        fake.uninstall();
       }
     }
 
