@@ -223,18 +223,24 @@ function cmpGrad(p, got, want) {
   const w = values(want, p.dtype);
   return cmp('gradient', g, w, GRAD_RTOL[p.dtype], 1e-7 + 1e-5 * maxAbs(w));
 }
-const hostOpts = (p, extra = {}) => ({
+// The packed layout every log-prob check shares, as the host call and as the device call take it.
+const hostLayout = (p) => ({
   dtype: p.dtype,
   shape: [p.N, p.V],
   offsets: p.offsets,
   shift: true,
   temperature: p.temperature,
   mask: p.mask,
-  entropy: true,
-  accuracy: true,
-  logitSums: true,
-  ...extra,
 });
+const devLayout = (p, d) => ({
+  device: 'cuda',
+  offsets: p.offsets,
+  shift: true,
+  temperature: p.temperature,
+  mask: d.m,
+});
+const allStats = { entropy: true, accuracy: true, logitSums: true };
+const hostOpts = (p, extra = {}) => ({ ...hostLayout(p), ...allStats, ...extra });
 function devInputs(p) {
   return {
     z: up(p.logits.slice(), { shape: [p.N, p.V], dtype: p.dtype }),
@@ -242,17 +248,7 @@ function devInputs(p) {
     m: up(p.mask),
   };
 }
-const devOpts = (p, d, extra = {}) => ({
-  device: 'cuda',
-  offsets: p.offsets,
-  shift: true,
-  temperature: p.temperature,
-  mask: d.m,
-  entropy: true,
-  accuracy: true,
-  logitSums: true,
-  ...extra,
-});
+const devOpts = (p, d, extra = {}) => ({ ...devLayout(p, d), ...allStats, ...extra });
 
 for (const p of [P32, P16]) {
   const want = lp.scoreLogprobs(p.logits, p.labels, hostOpts(p));
@@ -321,31 +317,26 @@ for (const p of [P32, P16]) {
 }
 
 for (const p of [P32, P16]) {
-  const o = {
-    dtype: p.dtype,
-    shape: [p.N, p.V],
-    offsets: p.offsets,
-    shift: true,
-    temperature: p.temperature,
-    mask: p.mask,
-  };
+  const o = hostLayout(p);
   const up0 = { seq: p.seq, token: p.token };
   const cpuLse = lp.scoreLogprobs(p.logits, p.labels, o).tokenLse;
   const want = lp.logprobsBackward(p.logits, p.labels, up0, { ...o, lse: cpuLse }).gradient;
   const wantRecomputed = lp.logprobsBackward(p.logits, p.labels, up0, o).gradient;
-  const dev = (d) => ({ device: 'cuda', offsets: p.offsets, shift: true, temperature: p.temperature, mask: d.m });
   await check(`logprobsBackward.${p.dtype}.storedLse`, () => {
     const d = devInputs(p);
-    const f = lp.scoreLogprobs(d.z, d.y, dev(d));
+    const f = lp.scoreLogprobs(d.z, d.y, devLayout(p, d));
     for (const t of Object.values(f)) keep(t);
     const g = keep(
-      lp.logprobsBackward(d.z, d.y, { seq: p.seq, token: up(p.token) }, { ...dev(d), lse: f.tokenLse }).gradient,
+      lp.logprobsBackward(d.z, d.y, { seq: p.seq, token: up(p.token) }, { ...devLayout(p, d), lse: f.tokenLse })
+        .gradient,
     );
     return cmpGrad(p, g, want);
   });
   await check(`logprobsBackwardAsync.${p.dtype}.recomputed`, async () => {
     const d = devInputs(p);
-    const g = keep((await lp.logprobsBackwardAsync(d.z, d.y, { seq: p.seq, token: up(p.token) }, dev(d))).gradient);
+    const g = keep(
+      (await lp.logprobsBackwardAsync(d.z, d.y, { seq: p.seq, token: up(p.token) }, devLayout(p, d))).gradient,
+    );
     return cmpGrad(p, g, wantRecomputed);
   });
 }
