@@ -116,3 +116,30 @@ export function passRates(data: readonly PromptSamples[]): Map<string, number> {
     out.set(prompt.id, samples.length ? samples.filter((s) => s.judgment.accept).length / samples.length : 0);
   return out;
 }
+
+/**
+ * The paper's understanding win rate (paper.md "Results": Und win-rate) on a fixed labelled set: over the
+ * items whose current self-judgment (accept / reject) differs from the base (round-0) self-judgment, the
+ * share on which the current judgment agrees with the external label. Computed only over disagreements,
+ * so denominators are small (paper.md "Practical pitfalls"): read it with its Wilson interval.
+ * With no disagreements (round 0 always) the value is 0.5 with count 0 / total 0: 50 % by construction,
+ * as the paper's base model. `base`, `current` and `labels` are aligned item by item.
+ */
+export function understandingWinRate(
+  base: readonly boolean[],
+  current: readonly boolean[],
+  labels: readonly boolean[],
+): Rate {
+  if (base.length !== current.length || base.length !== labels.length)
+    throw new RangeError(
+      `understandingWinRate: base (${base.length}), current (${current.length}) and labels (${labels.length}) must have the same length`,
+    );
+  let wins = 0;
+  let total = 0;
+  for (let i = 0; i < base.length; i++) {
+    if (current[i] === base[i]) continue;
+    total++;
+    if (current[i] === labels[i]) wins++;
+  }
+  return total > 0 ? rate(wins, total) : { value: 0.5, count: 0, total: 0 };
+}

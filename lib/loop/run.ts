@@ -13,7 +13,9 @@
  * samples when there are no probe prompts) are labelled once by the external judge and, with any
  * user-supplied `probeSet` pairs, frozen and stored in the run directory. Every round the model
  * self-judges that same set: understanding accuracy that only the judge can move (own-sample
- * understanding accuracy also moves when the images change).
+ * understanding accuracy also moves when the images change). Round 0's verdicts on the set are stored too
+ * (fixed-probe-base.json): every round reports the paper's understanding win rate against them
+ * (`RoundMetrics.understandingWinRate`, `understandingWinRate` in lib/loop/metrics.ts).
  *
  * All randomness comes from seeds derived from (config.seed, round, purpose): a resumed run ends exactly
  * where an uninterrupted one does.
@@ -24,7 +26,7 @@ import { checkImages, checkJudge, checkJudgment, checkModel, checkVerdict } from
 import { resolveConfig } from './config.js';
 import { initPool, roundData, type PoolState } from './curriculum.js';
 import { guardCheck, type GuardObservation } from './guard.js';
-import { acceptRate, externalMetrics, nonunifiedScore, rate } from './metrics.js';
+import { acceptRate, externalMetrics, nonunifiedScore, rate, understandingWinRate } from './metrics.js';
 import { deriveSeed } from './rng.js';
 import { RunDir, probeSetDigest, promptsDigest, type BestRound, type LoopState, type RunIdentity } from './state.js';
 import { trainRound, type TrainStats } from './train.js';
@@ -111,21 +113,26 @@ function buildFixedProbe(ctx: Ctx, base: PromptSamples[]): FixedProbeItem[] {
   return items;
 }
 
-/** The current model's self-judgment accuracy on the fixed probe set. */
-async function judgeFixedProbe(
-  ctx: Ctx,
-  items: readonly FixedProbeItem[],
-): Promise<NonNullable<RoundMetrics['fixedProbe']>> {
+/** A round's self-judgment of the fixed probe set: its metrics and the verdicts (accept), item by item. */
+interface FixedJudged {
+  metrics: NonNullable<RoundMetrics['fixedProbe']>;
+  verdicts: boolean[];
+}
+
+/** The current model's self-judgment accuracy on the fixed probe set (and its verdicts, for the win rate). */
+async function judgeFixedProbe(ctx: Ctx, items: readonly FixedProbeItem[]): Promise<FixedJudged> {
   const { model, config } = ctx;
   let right = 0;
   let neg = 0;
   let fp = 0;
   let pos = 0;
   let fn = 0;
+  const verdicts: boolean[] = [];
   for (const it of items) {
     const question = config.question.split('{prompt}').join(it.prompt.text);
     const j = checkJudgment(await model.judge(it.prompt, it.image, question), it.prompt);
     const accept = config.acceptThreshold === null ? j.accept : j.pYes >= config.acceptThreshold;
+    verdicts.push(accept);
     if (accept === it.label) right++;
     if (it.label) {
       pos++;
@@ -137,11 +144,32 @@ async function judgeFixedProbe(
   }
   const model_ = items.filter((it) => it.source === 'model').length;
   return {
-    understandingAccuracy: rate(right, items.length),
-    falsePositiveRate: rate(fp, neg),
-    falseNegativeRate: rate(fn, pos),
-    items: { model: model_, supplied: items.length - model_ },
+    metrics: {
+      understandingAccuracy: rate(right, items.length),
+      falsePositiveRate: rate(fp, neg),
+      falseNegativeRate: rate(fn, pos),
+      items: { model: model_, supplied: items.length - model_ },
+    },
+    verdicts,
   };
+}
+
+/**
+ * The understanding win rate of a round against the round-0 verdicts (null: not stored, an older run
+ * directory; undefined: no fixed probe set).
+ */
+function winRateOf(
+  items: readonly FixedProbeItem[] | null,
+  base: readonly boolean[] | null | undefined,
+  judged: FixedJudged | null,
+): Rate | null | undefined {
+  if (!items || !judged) return undefined;
+  if (!base) return null;
+  return understandingWinRate(
+    base,
+    judged.verdicts,
+    items.map((it) => it.label),
+  );
 }
 
 /** Sample n images per prompt with the current weights, self-judge them and (with a judge) verify them. */
@@ -189,6 +217,7 @@ function roundMetrics(
   stats: TrainStats,
   pool: PoolState,
   fixed: RoundMetrics['fixedProbe'] | null,
+  winRate: Rate | null | undefined,
 ): RoundMetrics {
   const { config } = ctx;
   const m: RoundMetrics = {
@@ -215,6 +244,7 @@ function roundMetrics(
     };
   }
   if (fixed) m.fixedProbe = fixed;
+  if (winRate !== undefined) m.understandingWinRate = winRate;
   return m;
 }
 
@@ -395,8 +425,19 @@ async function runLocked(
     const probeSamples = useProbe ? await sampleAndJudge(ctx, probe, probeN, 0, 'probe', false) : null;
     const pool = initPool(config, evalSamples);
     const fixedProbe = ctx.judge ? buildFixedProbe(ctx, probeSamples ?? evalSamples) : null;
-    const fixed = fixedProbe ? await judgeFixedProbe(ctx, fixedProbe) : null;
-    const m = roundMetrics(ctx, 0, evalSamples, probeSamples, NO_TRAINING, pool, fixed);
+    const judged = fixedProbe ? await judgeFixedProbe(ctx, fixedProbe) : null;
+    // Round 0's verdicts are the base the win rate of every later round compares against.
+    const fixedProbeBase = judged ? judged.verdicts : null;
+    const m = roundMetrics(
+      ctx,
+      0,
+      evalSamples,
+      probeSamples,
+      NO_TRAINING,
+      pool,
+      judged?.metrics ?? null,
+      winRateOf(fixedProbe, fixedProbeBase, judged),
+    );
     let best: BestRound | null = null;
     const obs = observe(config, 0, m);
     if (config.guard && obs) {
@@ -406,7 +447,7 @@ async function runLocked(
     const weights = checkpointOf(model);
     if (best) noteBest(null, best, () => weights);
     metrics.push(m);
-    state = { round: 0, pool, evalSamples, fixedProbe, best, guardEvents: [], stoppedEarly: false };
+    state = { round: 0, pool, evalSamples, fixedProbe, fixedProbeBase, best, guardEvents: [], stoppedEarly: false };
     await commit(state, 0, weights);
     ctx.emit({ type: 'round-end', round: 0, metrics: m });
   }
@@ -417,8 +458,17 @@ async function runLocked(
     const stats = await trainRound(model, rd.data, config, round, ctx.emit);
     const evalSamples = await sampleAndJudge(ctx, train, config.samplesPerPrompt, round, 'sample', true);
     const probeSamples = useProbe ? await sampleAndJudge(ctx, probe, probeN, round, 'probe', false) : null;
-    const fixed = state.fixedProbe ? await judgeFixedProbe(ctx, state.fixedProbe) : null;
-    const m = roundMetrics(ctx, round, evalSamples, probeSamples, stats, rd.pool, fixed);
+    const judged = state.fixedProbe ? await judgeFixedProbe(ctx, state.fixedProbe) : null;
+    const m = roundMetrics(
+      ctx,
+      round,
+      evalSamples,
+      probeSamples,
+      stats,
+      rd.pool,
+      judged?.metrics ?? null,
+      winRateOf(state.fixedProbe, state.fixedProbeBase, judged),
+    );
     const next: LoopState = { ...state, round, pool: rd.pool, evalSamples };
     let weights: ModelState | null = checkpointOf(model);
     let checkpointRound = round;

@@ -7,6 +7,8 @@
  *   checkpoints/round-<r>.bin   weights, float32 little-endian, tensors back to back
  *   checkpoints/round-<r>.json  the index: names, offsets, lengths, sha256 of the .bin (sealed)
  *   fixed-probe.json            the fixed labelled probe set built at round 0 (sealed; written once)
+ *   fixed-probe-base.json       the round-0 self-judgments (accept) of that set, for the understanding win
+ *                               rate (sealed; written once; absent in run directories made before it existed)
  *   state.json                  the commit record: last finished round and the sha256 of every file above
  *
  * Every file is written atomically (temp file, fsync, rename, fsync of the directory), and state.json is
@@ -238,6 +240,18 @@ export function decodeFixedProbe(path: string, saved: unknown): FixedProbeItem[]
   });
 }
 
+/** The round-0 self-judgments of the fixed probe set, checked against the set's size. */
+export function decodeFixedProbeBase(path: string, saved: unknown, items: number): boolean[] {
+  if (!Array.isArray(saved) || saved.some((v) => typeof v !== 'boolean'))
+    throw new CorruptStateError(path, 'round-0 verdicts of the fixed probe set are not a list of booleans');
+  if (saved.length !== items)
+    throw new CorruptStateError(
+      path,
+      `round-0 verdicts of the fixed probe set: ${saved.length} verdicts for ${items} items`,
+    );
+  return saved as boolean[];
+}
+
 /** Digest of user-supplied labelled pairs (part of the run identity). */
 export function probeSetDigest(
   items: readonly { prompt: Prompt; image: { tokens: Int32Array }; label: boolean }[],
@@ -257,6 +271,11 @@ export interface LoopState {
   evalSamples: PromptSamples[];
   /** The fixed labelled probe set (built at round 0; null without an external judge). */
   fixedProbe: FixedProbeItem[] | null;
+  /**
+   * The round-0 self-judgments (accept) of the fixed probe set, item by item (for the understanding win
+   * rate); null (or absent) without a fixed set, or when resuming a run directory made before they were stored.
+   */
+  fixedProbeBase?: boolean[] | null;
   best: BestRound | null;
   guardEvents: { round: number; reason: string; rolledBackTo: number }[];
   stoppedEarly: boolean;
@@ -269,6 +288,8 @@ interface CommitRecord {
   best: { round: number; index: string; sha256: string } | null;
   pool: { path: string; sha256: string };
   fixedProbe: { path: string; sha256: string } | null;
+  /** Absent in run directories made before the round-0 verdicts were stored. */
+  fixedProbeBase?: { path: string; sha256: string } | null;
   metrics: { lines: number; sha256: string };
   bestRound: BestRound | null;
   guardEvents: LoopState['guardEvents'];
@@ -308,6 +329,7 @@ export class RunDir {
   readonly dir: string;
   private checkpointShas = new Map<number, { index: string; sha256: string }>();
   private fixedProbeRef: { path: string; sha256: string } | null = null;
+  private fixedProbeBaseRef: { path: string; sha256: string } | null = null;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -487,6 +509,12 @@ export class RunDir {
       await atomicWrite(this.p('fixed-probe.json'), text);
       this.fixedProbeRef = { path: 'fixed-probe.json', sha256: sha256(text) };
     }
+    if (state.fixedProbe && state.fixedProbeBase && !this.fixedProbeBaseRef) {
+      // Written once, like the set itself.
+      const text = seal(state.fixedProbeBase);
+      await atomicWrite(this.p('fixed-probe-base.json'), text);
+      this.fixedProbeBaseRef = { path: 'fixed-probe-base.json', sha256: sha256(text) };
+    }
     const lines = metrics.map((m) => JSON.stringify(m) + '\n').join('');
     await atomicWrite(this.p('metrics.jsonl'), lines);
     const rec: CommitRecord = {
@@ -496,6 +524,7 @@ export class RunDir {
       best: state.best && best ? { round: state.best.round, ...best } : null,
       pool: { path: poolPath, sha256: sha256(poolText) },
       fixedProbe: state.fixedProbe ? this.fixedProbeRef : null,
+      fixedProbeBase: state.fixedProbe && state.fixedProbeBase ? this.fixedProbeBaseRef : null,
       metrics: { lines: metrics.length, sha256: sha256(lines) },
       bestRound: state.best,
       guardEvents: state.guardEvents,
@@ -557,6 +586,17 @@ export class RunDir {
       fixedProbe = decodeFixedProbe(fpath, unseal<unknown>(fpath, ftext));
       this.fixedProbeRef = rec.fixedProbe;
     }
+    // Run directories made before the round-0 verdicts were stored have no reference: the win rate is
+    // then unavailable (null), never guessed.
+    let fixedProbeBase: boolean[] | null = null;
+    if (fixedProbe && rec.fixedProbeBase) {
+      const bpath = this.p(rec.fixedProbeBase.path);
+      const btext = await readText(bpath, 'round-0 verdicts of the fixed probe set');
+      if (sha256(btext) !== rec.fixedProbeBase.sha256)
+        throw new CorruptStateError(bpath, 'round-0 verdicts of the fixed probe set do not match state.json');
+      fixedProbeBase = decodeFixedProbeBase(bpath, unseal<unknown>(bpath, btext), fixedProbe.length);
+      this.fixedProbeBaseRef = rec.fixedProbeBase;
+    }
     const weights = await this.readCheckpoint(rec.checkpoint);
     this.checkpointShas.set(rec.round, rec.checkpoint);
     if (rec.best) this.checkpointShas.set(rec.best.round, { index: rec.best.index, sha256: rec.best.sha256 });
@@ -576,6 +616,7 @@ export class RunDir {
         },
         evalSamples: decodeSamples(ppath, pool.evalSamples, prompts),
         fixedProbe,
+        fixedProbeBase,
         best: rec.bestRound,
         guardEvents: rec.guardEvents,
         stoppedEarly: rec.stoppedEarly,

@@ -233,6 +233,16 @@ export interface RoundMetrics {
     /** Items drawn by the round-0 model and items supplied in RunOptions.probeSet. */
     items: { model: number; supplied: number };
   };
+  /**
+   * The paper's understanding win rate (paper.md "Results": Und win-rate) on the fixed labelled probe set:
+   * over the items whose self-judgment this round differs from the round-0 self-judgment, the share on
+   * which this round's judgment agrees with the external label (see `understandingWinRate` in
+   * lib/loop/metrics.ts). Round 0 (and any round with no disagreements): 0.5 with count 0 / total 0, 50 %
+   * by construction, as the paper's base model. Computed only over disagreements: tiny denominators, read
+   * it with its Wilson interval. Absent without a fixed probe set (no external judge); null when the run
+   * directory was made before the round-0 verdicts were stored (resumed older run): unavailable.
+   */
+  understandingWinRate?: Rate | null;
   train: { sftExamples: number; dpoPairs: number; meanLoss: number; trainingPrompts: number; discardPool: number };
   /**
    * warning: a watched accuracy fell beyond the tolerance while unification did not rise on the same

@@ -2,7 +2,7 @@
  * Reports of the main job: the per-round table for the terminal and a self-contained report.html
  * (inline SVG charts and sample images, no scripts, no external resources).
  */
-import type { LoopConfig, Prompt, RoundMetrics, RunResult } from '../loop/types.js';
+import type { LoopConfig, Prompt, Rate, RoundMetrics, RunResult } from '../loop/types.js';
 import type { WorldModelConfig } from './model.js';
 import type { GapMeasurement, PretrainConfig, measureJudge } from './pretrain.js';
 
@@ -36,12 +36,17 @@ export interface WorldReport {
 }
 
 const pct = (r: { value: number } | undefined) => (r ? `${(100 * r.value).toFixed(1)}%` : '-');
+/** A rate with its counts, e.g. "57.1% (12/21)"; null: unavailable ('n/a'), undefined: not measured ('-'). */
+const pctOf = (r: Rate | null | undefined) =>
+  r === null ? 'n/a' : r === undefined ? '-' : `${(100 * r.value).toFixed(1)}% (${r.count}/${r.total})`;
 
 /**
  * The per-round table (plain text, aligned columns). 'und acc' / 'probe und' are own-sample understanding
  * accuracy (agreement with the validator on this round's own images: moves with generation too); 'und fixed'
  * is understanding accuracy on the loop's fixed labelled probe set (same pairs every round: only the judge
- * moves it; the guard watches it).
+ * moves it; the guard watches it); 'und win' is the paper's understanding win rate on that set (over the items
+ * whose self-judgment differs from round 0's, the share now agreeing with the label; round 0: 50 % by
+ * construction, 0/0; 'n/a' for a resumed run directory made before round 0's verdicts were stored).
  */
 export function formatRoundTable(rounds: readonly RoundMetrics[]): string {
   const head = [
@@ -53,6 +58,7 @@ export function formatRoundTable(rounds: readonly RoundMetrics[]): string {
     'weak gen',
     'weak und',
     'false pos',
+    'und win',
     'probe gen',
     'probe und',
     'train n',
@@ -67,6 +73,7 @@ export function formatRoundTable(rounds: readonly RoundMetrics[]): string {
     pct(m.external?.blame.weakGeneration),
     pct(m.external?.blame.weakUnderstanding),
     pct(m.external?.falsePositiveRate),
+    pctOf(m.understandingWinRate),
     pct(m.probe?.generationAccuracy),
     pct(m.probe?.understandingAccuracy),
     String(m.train.sftExamples + m.train.dpoPairs),
@@ -198,16 +205,18 @@ image is wrong; false positives are the self-accepted samples the validator reje
 "und (own)" is understanding accuracy on the model's own samples of the round: it moves when generation changes
 (better images fail in subtler ways), not only when the judge does. "und (fixed set)" is understanding accuracy on the
 loop's fixed labelled probe set (${r.rounds[0]?.fixedProbe ? `${r.rounds[0].fixedProbe.items.model} round-0 model samples of the probe prompts plus ${r.rounds[0].fixedProbe.items.supplied} constructed matching scenes and near misses` : 'not measured'}),
-the same pairs every round, so only the judge moves it. The guard watches probe and train-split generation accuracy and
+the same pairs every round, so only the judge moves it. "und win-rate" is the paper's understanding win rate on
+that set: over the items whose self-judgment differs from round 0's, the share now agreeing with the label (round 0:
+50% by construction, 0/0; computed only over disagreements, so small counts are noisy). The guard watches probe and train-split generation accuracy and
 fixed-set understanding accuracy (train-split generation accuracy is not a held-out evaluation: a guard signal only).</p>
 ${guard}
 <div class="charts">${train}${probe}</div>
 <h2>Per round</h2>
-<table><tr><th>round</th><th>gen acc</th><th>und (own)</th><th>und (fixed set)</th><th>fixed FP</th><th>fixed FN</th><th>Nonunified</th><th>weak gen</th><th>weak und</th><th>false pos</th><th>probe gen</th><th>probe und (own)</th><th>probe NU</th><th>train n</th><th>guard</th></tr>
+<table><tr><th>round</th><th>gen acc</th><th>und (own)</th><th>und (fixed set)</th><th>fixed FP</th><th>fixed FN</th><th>und win-rate (fixed set)</th><th>Nonunified</th><th>weak gen</th><th>weak und</th><th>false pos</th><th>probe gen</th><th>probe und (own)</th><th>probe NU</th><th>train n</th><th>guard</th></tr>
 ${rounds
   .map(
     (m) =>
-      `<tr><td>${m.round}</td><td>${pct(m.external?.generationAccuracy)}</td><td>${pct(m.external?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.falsePositiveRate)}</td><td>${pct(m.fixedProbe?.falseNegativeRate)}</td><td>${pct(m.nonunified)}</td><td>${pct(m.external?.blame.weakGeneration)}</td><td>${pct(m.external?.blame.weakUnderstanding)}</td><td>${pct(m.external?.falsePositiveRate)}</td><td>${pct(m.probe?.generationAccuracy)}</td><td>${pct(m.probe?.understandingAccuracy)}</td><td>${pct(m.probe?.nonunified)}</td><td>${m.train.sftExamples + m.train.dpoPairs}</td><td>${m.guard?.tripped ? 'TRIPPED' : m.guard?.warning ? `<span title="${esc(m.guard.warning)}">warn</span>` : m.guard ? 'ok' : '-'}</td></tr>`,
+      `<tr><td>${m.round}</td><td>${pct(m.external?.generationAccuracy)}</td><td>${pct(m.external?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.understandingAccuracy)}</td><td>${pct(m.fixedProbe?.falsePositiveRate)}</td><td>${pct(m.fixedProbe?.falseNegativeRate)}</td><td>${pctOf(m.understandingWinRate)}</td><td>${pct(m.nonunified)}</td><td>${pct(m.external?.blame.weakGeneration)}</td><td>${pct(m.external?.blame.weakUnderstanding)}</td><td>${pct(m.external?.falsePositiveRate)}</td><td>${pct(m.probe?.generationAccuracy)}</td><td>${pct(m.probe?.understandingAccuracy)}</td><td>${pct(m.probe?.nonunified)}</td><td>${m.train.sftExamples + m.train.dpoPairs}</td><td>${m.guard?.tripped ? 'TRIPPED' : m.guard?.warning ? `<span title="${esc(m.guard.warning)}">warn</span>` : m.guard ? 'ok' : '-'}</td></tr>`,
   )
   .join('\n')}
 </table>

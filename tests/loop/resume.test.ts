@@ -1,4 +1,4 @@
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigMismatchError, CorruptStateError } from '../../lib/loop/errors.js';
 import { rngFor } from '../../lib/loop/rng.js';
 import { runSelfImprovement } from '../../lib/loop/run.js';
+import { decodeFixedProbeBase, seal, unseal } from '../../lib/loop/state.js';
 import type { LoopConfig, LoopEvent, RunResult } from '../../lib/loop/types.js';
 import { BASE, cleanTempDirs, opts, tempDir } from './fixtures.js';
 import { ToyModel, type ToyOptions } from './toy.js';
@@ -238,5 +239,93 @@ describe('runs: kill -9', () => {
       return;
     }
     throw new Error('the child finished before every kill; slow it down');
+  });
+});
+
+describe('runs: resume keeps the understanding win rate', () => {
+  it('a resumed run reports the same win rates as an uninterrupted one (round-0 verdicts are stored)', async () => {
+    const config: Partial<LoopConfig> = { strategy: 'sft', rounds: 4 };
+    const ref = await uninterrupted(config);
+    const wins = (r: RunResult) => r.rounds.map((m) => m.understandingWinRate);
+    expect(wins(ref.r)[0]).toEqual({ value: 0.5, count: 0, total: 0 });
+    expect(wins(ref.r).some((w) => w && w.total > 0)).toBe(true);
+    expect(await readFile(join(ref.dir, 'fixed-probe-base.json'), 'utf8')).toMatch(/^\{"sha256":"/);
+    // Interrupt inside round 2 (rounds 0 and 1 committed), and once more after resuming.
+    for (const stop of [2, 3]) {
+      const dir = await tempDir();
+      try {
+        await runSelfImprovement(
+          opts(config, {
+            runDir: dir,
+            onEvent: (e) => {
+              if (e.type === 'train-step' && e.round === stop) throw new Interrupt('mid-round');
+            },
+          }),
+        );
+      } catch (e) {
+        if (!(e instanceof Interrupt)) throw e;
+      }
+      const r = await runSelfImprovement(opts(config, { runDir: dir, resume: true }));
+      expect(wins(r)).toEqual(wins(ref.r));
+      const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8')).trim().split('\n');
+      expect(lines.map((l) => JSON.parse(l).understandingWinRate)).toEqual(wins(ref.r));
+    }
+  });
+
+  it('an older run directory without the round-0 verdicts still resumes: the win rate is unavailable (null)', async () => {
+    const config: Partial<LoopConfig> = { strategy: 'sft', rounds: 3 };
+    const ref = await uninterrupted(config);
+    const dir = await tempDir();
+    try {
+      await runSelfImprovement(
+        opts(config, {
+          runDir: dir,
+          onEvent: (e) => {
+            if (e.type === 'train-step' && e.round === 2) throw new Interrupt('mid-round');
+          },
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof Interrupt)) throw e;
+    }
+    // Make it look like a run directory written before the verdicts were stored.
+    const statePath = join(dir, 'state.json');
+    const rec = unseal<Record<string, unknown>>(statePath, await readFile(statePath, 'utf8'));
+    expect(rec.fixedProbeBase).toBeTruthy();
+    delete rec.fixedProbeBase;
+    await writeFile(statePath, seal(rec));
+    await rm(join(dir, 'fixed-probe-base.json'));
+    const r = await runSelfImprovement(opts(config, { runDir: dir, resume: true }));
+    // Rounds 0 and 1 were committed with their win rates; the rounds run after the resume cannot compute one.
+    expect(r.rounds.map((m) => m.understandingWinRate)).toEqual([
+      ...ref.r.rounds.slice(0, 2).map((m) => m.understandingWinRate),
+      null,
+      null,
+    ]);
+    // Every other metric is unchanged.
+    expect(r.rounds.map(({ understandingWinRate: _, ...m }) => m)).toEqual(
+      ref.r.rounds.map(({ understandingWinRate: _, ...m }) => m),
+    );
+    expect(r.guardEvents).toEqual(ref.r.guardEvents);
+  });
+
+  it('a damaged round-0 verdicts file is a CorruptStateError', async () => {
+    const config: Partial<LoopConfig> = { strategy: 'sft', rounds: 1 };
+    const dir = await tempDir();
+    await runSelfImprovement(opts(config, { runDir: dir }));
+    const path = join(dir, 'fixed-probe-base.json');
+    const orig = await readFile(path, 'utf8');
+    const verdicts = unseal<boolean[]>(path, orig);
+    // One verdict flipped, resealed: a valid sealed file that no longer matches state.json.
+    await writeFile(path, seal([!verdicts[0], ...verdicts.slice(1)]));
+    const err = await runSelfImprovement(opts(config, { runDir: dir, resume: true })).catch((e) => e);
+    expect(err).toBeInstanceOf(CorruptStateError);
+    expect(err.path).toBe(path);
+    // A list of another length than the fixed set, or not booleans, is refused when decoded.
+    expect(() => decodeFixedProbeBase(path, verdicts.slice(1), verdicts.length)).toThrow(CorruptStateError);
+    expect(() => decodeFixedProbeBase(path, verdicts.map(Number), verdicts.length)).toThrow(CorruptStateError);
+    expect(decodeFixedProbeBase(path, verdicts, verdicts.length)).toEqual(verdicts);
+    await writeFile(path, orig);
+    await runSelfImprovement(opts(config, { runDir: dir, resume: true }));
   });
 });
