@@ -41,6 +41,32 @@ async function interrupted(
   return -1;
 }
 
+/**
+ * Run with the default toy model, throwing out of onEvent at the first training step of `round` (rounds
+ * before it committed, `round` not). Returns that step's event number (> 0 when it was reached).
+ */
+async function stopInRound(config: Partial<LoopConfig>, runDir: string, round: number): Promise<number> {
+  let n = 0;
+  let stopAt = -1;
+  try {
+    await runSelfImprovement(
+      opts(config, {
+        runDir,
+        onEvent: (e) => {
+          n++;
+          if (e.type === 'train-step' && e.round === round) {
+            stopAt = n;
+            throw new Interrupt('mid-round');
+          }
+        },
+      }),
+    );
+  } catch (e) {
+    if (!(e instanceof Interrupt)) throw e;
+  }
+  return stopAt;
+}
+
 async function uninterrupted(
   config: Partial<LoopConfig>,
   toy: Partial<ToyOptions> = {},
@@ -108,25 +134,7 @@ describe('runs: resume', () => {
     const ref = await uninterrupted(config);
     const dir = await tempDir();
     // Stop inside round 2's training: round 1 is the last commit.
-    let n = 0;
-    let stopAt = -1;
-    try {
-      await runSelfImprovement(
-        opts(config, {
-          runDir: dir,
-          onEvent: (e) => {
-            n++;
-            if (e.type === 'train-step' && e.round === 2) {
-              stopAt = n;
-              throw new Interrupt('mid-round');
-            }
-          },
-        }),
-      );
-    } catch (e) {
-      if (!(e instanceof Interrupt)) throw e;
-    }
-    expect(stopAt).toBeGreaterThan(0);
+    expect(await stopInRound(config, dir, 2)).toBeGreaterThan(0);
     // What a kill -9 during a write leaves behind: a half-written temp file and a next-round file.
     await writeFile(join(dir, 'state.json.tmp-99999'), '{"sha256":"00');
     await writeFile(join(dir, 'pool-0002.json'), 'garbage');
@@ -253,18 +261,7 @@ describe('runs: resume keeps the understanding win rate', () => {
     // Interrupt inside round 2 (rounds 0 and 1 committed), and once more after resuming.
     for (const stop of [2, 3]) {
       const dir = await tempDir();
-      try {
-        await runSelfImprovement(
-          opts(config, {
-            runDir: dir,
-            onEvent: (e) => {
-              if (e.type === 'train-step' && e.round === stop) throw new Interrupt('mid-round');
-            },
-          }),
-        );
-      } catch (e) {
-        if (!(e instanceof Interrupt)) throw e;
-      }
+      expect(await stopInRound(config, dir, stop)).toBeGreaterThan(0);
       const r = await runSelfImprovement(opts(config, { runDir: dir, resume: true }));
       expect(wins(r)).toEqual(wins(ref.r));
       const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8')).trim().split('\n');
@@ -276,18 +273,7 @@ describe('runs: resume keeps the understanding win rate', () => {
     const config: Partial<LoopConfig> = { strategy: 'sft', rounds: 3 };
     const ref = await uninterrupted(config);
     const dir = await tempDir();
-    try {
-      await runSelfImprovement(
-        opts(config, {
-          runDir: dir,
-          onEvent: (e) => {
-            if (e.type === 'train-step' && e.round === 2) throw new Interrupt('mid-round');
-          },
-        }),
-      );
-    } catch (e) {
-      if (!(e instanceof Interrupt)) throw e;
-    }
+    expect(await stopInRound(config, dir, 2)).toBeGreaterThan(0);
     // Make it look like a run directory written before the verdicts were stored.
     const statePath = join(dir, 'state.json');
     const rec = unseal<Record<string, unknown>>(statePath, await readFile(statePath, 'utf8'));
