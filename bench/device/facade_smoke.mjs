@@ -26,6 +26,8 @@ import Module, { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { URL, fileURLToPath } from 'node:url';
 
+import { rng, toBf16 } from './smoke_util.mjs';
+
 const t0 = Date.now();
 const FAKE = process.env.FACADE_SMOKE_FAKE === '1';
 const dist = new URL('../../dist/', import.meta.url);
@@ -95,16 +97,6 @@ report(
 
 // ---------------------------------------------------------------- helpers
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function randn(n, seed, scale = 1) {
   const r = rng(seed);
   const out = new Float32Array(n);
@@ -114,10 +106,6 @@ function randn(n, seed, scale = 1) {
   }
   return out;
 }
-const toBf16 = (x) => {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  return Uint16Array.from(u, (v) => (v + 0x7fff + ((v >>> 16) & 1)) >>> 16);
-};
 const fromBf16 = (x) => new Float32Array(Uint32Array.from(x, (v) => v << 16).buffer);
 const values = (x, dtype) => (dtype === 'bf16' ? fromBf16(x) : x);
 const maxAbs = (x) => x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);

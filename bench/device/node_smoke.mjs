@@ -9,6 +9,8 @@
 // then copied to .device/unigap.node and carried with .device/node.xz; see bench/device/run.sh).
 import { createRequire } from 'node:module';
 
+import { rng, toBf16 } from './smoke_util.mjs';
+
 const require = createRequire(import.meta.url);
 const path = process.argv[2] ?? '.device/unigap.node';
 const n = require(path.startsWith('/') ? path : `${process.cwd()}/${path}`);
@@ -22,16 +24,6 @@ const st = n.cudaStatus();
 report('cudaStatus', st.available, st.reason ?? 'available');
 if (!st.available) process.exit(1);
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const r = rng(7);
 const up = (arr) => {
   const h = n.cudaAlloc(arr.byteLength, 0);
@@ -187,10 +179,6 @@ try {
   const NQ = 37;
   const MC = 300;
   const D = 72;
-  const toBf16 = (f) => {
-    const u = new Uint32Array(Float32Array.from(f).buffer);
-    return Uint16Array.from(u, (v) => (v + 0x7fff + ((v >>> 16) & 1)) >>> 16);
-  };
   const qa = Float32Array.from({ length: NQ * D }, () => r() - 0.5);
   const cb = Float32Array.from({ length: MC * D }, () => r() - 0.5);
   const pa = Float32Array.from({ length: NQ * D }, () => r() - 0.5);
