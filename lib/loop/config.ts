@@ -21,9 +21,10 @@ export function isDpoStrategy(s: Strategy): boolean {
  * The defaults. β, learning rate and batch size are not published (paper.md); these suit the small
  * models of the tests and the embedded world. `guard` defaults to whether an external judge is given.
  * The guard watches probe generation accuracy, understanding accuracy on the fixed labelled probe set
- * (`guardUnderstanding: 'fixed'`) and train-split generation accuracy (`guardTrainGeneration: true`);
- * see lib/loop/guard.ts. `corrupt` (default 0) corrupts that share of the training self-judgments; with
- * `corruptMode: 'flip'` (default) it flips accept ↔ reject among all of them, with 'accept' it marks
+ * (`guardUnderstanding: 'fixed'`), train-split generation accuracy (`guardTrainGeneration: true`) and
+ * acceptance precision on the probe and train samples (`guardPrecision: true`); see lib/loop/guard.ts.
+ * `corrupt` (default 0) corrupts that share of the training self-judgments; with `corruptMode: 'flip'`
+ * (default) it flips accept ↔ reject among all of them, with 'accept' it marks
  * self-rejected samples accepted only (false positives enter training), with 'wrong' it marks self-rejected
  * samples the external judge finds wrong accepted (wrong images labelled accepted: the paper's corrupted
  * supervision; needs a judge), with 'adversarial' it sets the training label of that share of all samples
@@ -54,6 +55,7 @@ export const DEFAULT_LOOP_CONFIG: Readonly<Omit<LoopConfig, 'guard'>> = Object.f
   probeSamples: null,
   guardUnderstanding: 'fixed',
   guardTrainGeneration: true,
+  guardPrecision: true,
   corruptMode: 'flip',
 });
 
@@ -115,6 +117,7 @@ export function resolveConfig(partial: Partial<LoopConfig> | undefined, hasJudge
   if (c.probeSamples !== null) requireInt(FN, f('probeSamples'), c.probeSamples, 1, 1_000_000);
   requireEnum(FN, f('guardUnderstanding'), c.guardUnderstanding, GUARD_UNDERSTANDING);
   requireBoolean(FN, f('guardTrainGeneration'), c.guardTrainGeneration);
+  requireBoolean(FN, f('guardPrecision'), c.guardPrecision);
   return c;
 }
 

@@ -4,9 +4,9 @@
  * (1 - Nonunified: the share of its own samples it accepts). When unification has really risen above the
  * best round's while a watched accuracy measured with it has really fallen more than `tolerance` below
  * the best round's value, the run stops and rolls back to the best round. The best round is the one with
- * the highest sum of the watched accuracies (ties: the earlier round).
+ * the highest sum of the watched accuracies, acceptance precision excluded (ties: the earlier round).
  *
- * What the loop watches (lib/loop/run.ts `observe`):
+ * What the loop watches (lib/loop/run.ts `guardObservation`):
  * - `generationAccuracy`: external generation accuracy on the held-out probe prompts' fresh samples
  *   (the training prompts' samples when there is no probe set), with `unification` on the same samples;
  * - `understandingAccuracy`: the self-judgment's accuracy on a FIXED labelled set (built once at
@@ -16,23 +16,44 @@
  *   samples, with `trainUnification` on the same samples. Not a held-out evaluation (those prompts are
  *   trained on), but it sees corrupted training even when a small model's probe accuracy sits at its
  *   floor and cannot fall.
+ * - `acceptancePrecision` / `trainAcceptancePrecision` (optional; config.guardPrecision, default true):
+ *   the share of the SELF-ACCEPTED samples the external judge finds right (1 - the false-positive rate,
+ *   over the accepted samples), on the same samples as `unification` / `trainUnification`. Co-degradation
+ *   is "the model accepts more of its own images while fewer of those images are right", and "those
+ *   images" are the accepted ones: a false positive is invisible to the Nonunified score (paper.md
+ *   "Terms"), so agreement can rise while generation accuracy stays flat and only the accepted images get
+ *   worse; only this signal sees that. Its fall is tested like the accuracies' (below), with n = the
+ *   accepted samples. It is not part of the best-round score (the best round, and so the rollback
+ *   target, is chosen by the external accuracies alone); the best round's precision is stored with it
+ *   and, when a saved best round from before this signal lacks it, that comparison is skipped.
  *
  * Decision rules (z = the guard's z, tolerance as given; both tests are one-sided Wilson bounds, so a
  * rise and a fall are held to the same standard of evidence):
- * - A FALL of a watched accuracy counts only when even the upper end of the current rate's one-sided
- *   Wilson bound lies more than `tolerance` below the best round's value: upper_z(current) < best -
- *   tolerance.
+ * - A FALL of a watched accuracy (acceptance precision included, its n = the accepted samples) counts
+ *   only when even the upper end of the current rate's one-sided Wilson bound lies more than `tolerance`
+ *   below the best round's value: upper_z(current) < best - tolerance.
  * - A RISE of unification counts only when even the lower end of the current unification's one-sided
  *   Wilson bound lies above the best round's value: lower_z(current) > best. (No tolerance: any real
  *   rise in agreement counts.) Unification is passed as a Rate (accepted / own samples); a plain number
  *   (the older API) carries no sample count and is compared plainly: current > best.
+ * - An acceptance-precision fall counts only where generation accuracy on the same samples is not above
+ *   the best round's value (point estimates; otherwise it is neither a trip nor a warning): co-degradation
+ *   pushes both branches the wrong way (paper.md "Learning dynamics"); where the model's own samples are
+ *   right more often than at the best round, a more lenient judge is not that (the fixed-set
+ *   understanding accuracy watches the judge itself). On the toy model of tests/loop, clean runs accept
+ *   more of their own images as they improve, and the right share among the accepted ones falls from
+ *   near 100 %: the signal without this condition stopped 13 of 20 clean toy runs, with the condition
+ *   held to the rise test's bound (lower_z(generation) > best) 5 of 20, with this one 1 of 20; all three
+ *   stop the same 5 of the 84 world runs of bench/results/world-experiments.md and no clean one there
+ *   (section "Guard: acceptance precision").
  * - z = 0 makes both the plain comparisons (upper_0 = lower_0 = the rate itself).
- * - SAME SAMPLES: a generation accuracy fall pairs only with a rise of unification on the same prompts'
- *   samples (probe generation with probe unification, train-split generation with train-split
- *   unification). Co-degradation is "the model accepts more of its own images while fewer of those
- *   images are right"; a rise on one prompt set and a fall on another is two separate observations, not
- *   that. An understanding-accuracy fall (the judge, scored on the fixed set whose items belong to
- *   neither set's current samples) pairs with a real rise on either set.
+ * - SAME SAMPLES: a generation accuracy or acceptance precision fall pairs only with a rise of
+ *   unification on the same prompts' samples (probe generation and probe precision with probe
+ *   unification, train-split generation and train-split precision with train-split unification).
+ *   Co-degradation is "the model accepts more of its own images while fewer of those images are right";
+ *   a rise on one prompt set and a fall on another is two separate observations, not that. An
+ *   understanding-accuracy fall (the judge, scored on the fixed set whose items belong to neither set's
+ *   current samples) pairs with a real rise on either set.
  * - A trip: some counted fall has a counted rise to pair with. A counted fall without one is a warning
  *   (plain degradation, reported, not stopped); the reason or warning names every counted rise and fall.
  */
@@ -53,8 +74,22 @@ export interface GuardObservation {
   trainGenerationAccuracy?: Rate;
   /** Optional: 1 - Nonunified on the training prompts' samples (same samples as trainGenerationAccuracy). */
   trainUnification?: Rate | number;
-  /** Names used in the trip reason (defaults: 'generation accuracy', 'understanding accuracy'). */
-  labels?: { generation?: string; understanding?: string; trainGeneration?: string };
+  /**
+   * Optional: acceptance precision on the same samples as generationAccuracy and unification: externally
+   * right among the self-accepted samples (count) over the self-accepted samples (total), i.e.
+   * 1 - falsePositiveRate. Watched for a fall; not part of the best-round score.
+   */
+  acceptancePrecision?: Rate;
+  /** Optional: acceptance precision on the training prompts' samples (same samples as trainUnification). */
+  trainAcceptancePrecision?: Rate;
+  /** Names used in the trip reason (defaults: 'generation accuracy', 'understanding accuracy', ...). */
+  labels?: {
+    generation?: string;
+    understanding?: string;
+    trainGeneration?: string;
+    precision?: string;
+    trainPrecision?: string;
+  };
 }
 
 export interface GuardDecision {
@@ -82,7 +117,13 @@ function lower(u: Rate | number, z: number): number {
   return typeof u === 'number' || z <= 0 ? valueOf(u) : wilson(u, z).low;
 }
 
-type SignalKey = 'generationAccuracy' | 'understandingAccuracy' | 'trainGenerationAccuracy';
+type SignalKey =
+  | 'generationAccuracy'
+  | 'understandingAccuracy'
+  | 'trainGenerationAccuracy'
+  | 'acceptancePrecision'
+  | 'trainAcceptancePrecision';
+const PRECISION: ReadonlySet<SignalKey> = new Set(['acceptancePrecision', 'trainAcceptancePrecision']);
 /** Which samples a signal and a unification are measured on ('any': the fixed set, pairs with either). */
 type Samples = 'primary' | 'train' | 'any';
 
@@ -109,9 +150,24 @@ function signals(obs: GuardObservation): { key: SignalKey; label: string; rate: 
       rate: obs.trainGenerationAccuracy,
       on: 'train',
     });
+  if (obs.acceptancePrecision)
+    out.push({
+      key: 'acceptancePrecision',
+      label: obs.labels?.precision ?? 'acceptance precision',
+      rate: obs.acceptancePrecision,
+      on: 'primary',
+    });
+  if (obs.trainAcceptancePrecision)
+    out.push({
+      key: 'trainAcceptancePrecision',
+      label: obs.labels?.trainPrecision ?? 'train-split acceptance precision',
+      rate: obs.trainAcceptancePrecision,
+      on: 'train',
+    });
   return out;
 }
 
+/** The best-round score: the watched accuracies only (acceptance precision is watched, not scored). */
 function score(b: BestRound): number {
   return b.generationAccuracy + b.understandingAccuracy + (b.trainGenerationAccuracy ?? 0);
 }
@@ -130,12 +186,27 @@ export function guardCheck(best: BestRound | null, obs: GuardObservation, tolera
   };
   if (obs.trainGenerationAccuracy) summary.trainGenerationAccuracy = obs.trainGenerationAccuracy.value;
   if (obs.trainUnification !== undefined) summary.trainUnification = valueOf(obs.trainUnification);
+  // A precision over no accepted sample is undefined: not stored, so a later round is not compared with it.
+  if (obs.acceptancePrecision && obs.acceptancePrecision.total > 0)
+    summary.acceptancePrecision = obs.acceptancePrecision.value;
+  if (obs.trainAcceptancePrecision && obs.trainAcceptancePrecision.total > 0)
+    summary.trainAcceptancePrecision = obs.trainAcceptancePrecision.value;
   if (!best) return { tripped: false, best: summary };
   // A tiny epsilon so a drop of exactly `tolerance` (in binary floating point) does not trip.
   const eps = 1e-12;
+  // Generation accuracy on these samples is above the best round's (point estimates): a precision fall
+  // there is not counted (header, "Decision rules").
+  const genAbove = (on: Samples): boolean => {
+    const [g, was] =
+      on === 'primary'
+        ? [obs.generationAccuracy, best.generationAccuracy]
+        : [obs.trainGenerationAccuracy, best.trainGenerationAccuracy];
+    return g !== undefined && was !== undefined && g.value > was;
+  };
   const falls = watched.filter((s) => {
     const was = best[s.key];
-    return was !== undefined && was - upper(s.rate, z) > tolerance + eps;
+    if (was === undefined || was - upper(s.rate, z) <= tolerance + eps) return false;
+    return !(PRECISION.has(s.key) && genAbove(s.on));
   });
   const bound = (u: Rate | number) => (z > 0 && typeof u !== 'number' ? ` (lower bound ${pct(lower(u, z))})` : '');
   const rises: { on: Samples; text: string }[] = [];

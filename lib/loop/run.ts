@@ -241,6 +241,7 @@ function roundMetrics(
       generationAccuracy: e.generationAccuracy,
       understandingAccuracy: e.understandingAccuracy,
       nonunified: { value: nu.value, count: nu.count, total: nu.total },
+      falsePositiveRate: e.falsePositiveRate,
     };
   }
   if (fixed) m.fixedProbe = fixed;
@@ -248,19 +249,26 @@ function roundMetrics(
   return m;
 }
 
-/**
- * The guard's view of a round (lib/loop/guard.ts): probe generation accuracy and unification (training
- * samples when there is no probe set), understanding accuracy on the fixed labelled probe set ('own': on
- * the own samples), and with config.guardTrainGeneration the training prompts' generation accuracy and
- * unification. Unification goes as a Rate (accepted own samples / own samples) so the guard can bound
- * its rise by the sample count, as it bounds falls.
- */
+/** Unification (1 - Nonunified) as a Rate: accepted own samples / own samples. */
 function unificationOf(nu: Rate): Rate {
   // value as 1 - Nonunified exactly (what the guard's saved best round has always held).
   return { value: 1 - nu.value, count: nu.total - nu.count, total: nu.total };
 }
 
-function observe(config: LoopConfig, round: number, m: RoundMetrics): GuardObservation | null {
+/** Acceptance precision (externally right among the self-accepted samples) from the false-positive rate. */
+function precisionOf(fp: Rate): Rate {
+  return { value: fp.total > 0 ? 1 - fp.value : 0, count: fp.total - fp.count, total: fp.total };
+}
+
+/**
+ * The guard's view of a round (lib/loop/guard.ts): probe generation accuracy and unification (training
+ * samples when there is no probe set), understanding accuracy on the fixed labelled probe set ('own': on
+ * the own samples), and with config.guardTrainGeneration the training prompts' generation accuracy and
+ * unification, and with config.guardPrecision the acceptance precision (externally right among the
+ * self-accepted samples) on the same samples as each unification. Unification goes as a Rate (accepted
+ * own samples / own samples) so the guard can bound its rise by the sample count, as it bounds falls.
+ */
+export function guardObservation(config: LoopConfig, round: number, m: RoundMetrics): GuardObservation | null {
   const own = m.probe ?? m.external;
   if (!own) return null;
   const fixed = config.guardUnderstanding === 'fixed' && m.fixedProbe !== undefined;
@@ -270,6 +278,8 @@ function observe(config: LoopConfig, round: number, m: RoundMetrics): GuardObser
     generation: `${where} generation accuracy`,
     understanding: fixed ? 'fixed-set understanding accuracy' : `${where} own-sample understanding accuracy`,
     trainGeneration: 'train-split generation accuracy',
+    precision: `${where} acceptance precision`,
+    trainPrecision: 'train-split acceptance precision',
   };
   if (m.probe) {
     const o: GuardObservation = {
@@ -279,19 +289,24 @@ function observe(config: LoopConfig, round: number, m: RoundMetrics): GuardObser
       unification: unificationOf(m.probe.nonunified),
       labels,
     };
+    if (config.guardPrecision && m.probe.falsePositiveRate)
+      o.acceptancePrecision = precisionOf(m.probe.falsePositiveRate);
     if (config.guardTrainGeneration && m.external) {
       o.trainGenerationAccuracy = m.external.generationAccuracy;
       o.trainUnification = unificationOf(m.nonunified);
+      if (config.guardPrecision) o.trainAcceptancePrecision = precisionOf(m.external.falsePositiveRate);
     }
     return o;
   }
-  return {
+  const o: GuardObservation = {
     round,
     generationAccuracy: m.external!.generationAccuracy,
     understandingAccuracy,
     unification: unificationOf(m.nonunified),
     labels,
   };
+  if (config.guardPrecision) o.acceptancePrecision = precisionOf(m.external!.falsePositiveRate);
+  return o;
 }
 
 const OPT_PREFIX = 'optimizer/';
@@ -439,7 +454,7 @@ async function runLocked(
       winRateOf(fixedProbe, fixedProbeBase, judged),
     );
     let best: BestRound | null = null;
-    const obs = observe(config, 0, m);
+    const obs = guardObservation(config, 0, m);
     if (config.guard && obs) {
       best = guardCheck(null, obs, config.guardTolerance, config.guardZ).best;
       m.guard = { tripped: false };
@@ -472,7 +487,7 @@ async function runLocked(
     const next: LoopState = { ...state, round, pool: rd.pool, evalSamples };
     let weights: ModelState | null = checkpointOf(model);
     let checkpointRound = round;
-    const obs = observe(config, round, m);
+    const obs = guardObservation(config, round, m);
     if (config.guard && obs) {
       const d = guardCheck(state.best, obs, config.guardTolerance, config.guardZ);
       m.guard = d.tripped

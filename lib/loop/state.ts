@@ -188,7 +188,15 @@ export function promptsDigest(prompts: readonly Prompt[]): string {
   return sha256(JSON.stringify(prompts.map((p) => [p.id, p.text, p.category])));
 }
 
-/** The guard's record of the best round (highest sum of the watched external accuracies). */
+/**
+ * Config keys added after run directories were first written. A saved config.json without one of them
+ * was made before it existed; resuming it does not count the key as a difference. guardPrecision: the
+ * resumed rounds watch acceptance precision, compared from the first best round that stores it (a saved
+ * best round without it skips that comparison, lib/loop/guard.ts).
+ */
+export const ADDED_CONFIG_KEYS: readonly string[] = ['guardPrecision'];
+
+/** The guard's record of the best round (highest sum of the watched external accuracies; precision not counted). */
 export interface BestRound {
   round: number;
   generationAccuracy: number;
@@ -197,6 +205,14 @@ export interface BestRound {
   /** When the guard watches the training prompts too (config.guardTrainGeneration). */
   trainGenerationAccuracy?: number;
   trainUnification?: number;
+  /**
+   * The best round's acceptance precision (externally right among the self-accepted samples) on the
+   * probe samples / the training samples, when the guard watches it (config.guardPrecision). Absent in
+   * run directories saved before the signal existed (the guard then skips that comparison) and when the
+   * best round accepted no sample.
+   */
+  acceptancePrecision?: number;
+  trainAcceptancePrecision?: number;
 }
 
 // --- the fixed probe set ---
@@ -414,10 +430,15 @@ export class RunDir {
     if (saved.format !== RUN_FORMAT || !saved.config || !saved.identity)
       throw new CorruptStateError(this.p('config.json'), `not a ${RUN_FORMAT} run config`);
     const diffs: string[] = [];
+    // Options added after run directories existed: a saved config without one predates it and resumes
+    // under the requested value (the option then applies from the resumed round on).
+    const later = new Set(ADDED_CONFIG_KEYS);
     const cmp = (prefix: string, a: Record<string, unknown>, b: Record<string, unknown>) => {
-      for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+        if (prefix === 'config.' && later.has(k) && !(k in a)) continue;
         if (JSON.stringify(a[k]) !== JSON.stringify(b[k]))
           diffs.push(`${prefix}${k}: saved ${JSON.stringify(a[k])}, requested ${JSON.stringify(b[k])}`);
+      }
     };
     cmp('config.', saved.config, config as unknown as Record<string, unknown>);
     cmp('', saved.identity, identity as unknown as Record<string, unknown>);

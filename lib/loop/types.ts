@@ -158,6 +158,15 @@ export interface LoopConfig {
    */
   guardTrainGeneration: boolean;
   /**
+   * Guard: also watch acceptance precision, the share of the self-accepted samples the external judge
+   * finds right (1 - the false-positive rate), on the probe samples (paired with probe unification) and,
+   * with guardTrainGeneration, on the training samples (paired with train-split unification). A real
+   * fall of it with a real rise of unification on the same samples is co-degradation: the model accepts
+   * more of its own images while fewer of the accepted ones are right (lib/loop/guard.ts). Not part of
+   * the best-round score. Default true; false restores the guard's decisions without it exactly.
+   */
+  guardPrecision: boolean;
+  /**
    * Which self-judgments `corrupt` acts on (deterministic by (seed, round); see corruptJudgments in
    * lib/loop/data.ts). 'flip' (default): a share `corrupt` of ALL training self-judgments is flipped,
    * accept ↔ reject (symmetric label noise). 'accept': a share `corrupt` of the self-REJECTED ones is marked
@@ -218,7 +227,16 @@ export interface RoundMetrics {
    * `external.understandingAccuracy`) is OWN-SAMPLE understanding accuracy: agreement with the external
    * judge on this round's own images, so it moves with generation as well as with the judge.
    */
-  probe?: { generationAccuracy: Rate; understandingAccuracy: Rate; nonunified: Rate };
+  probe?: {
+    generationAccuracy: Rate;
+    understandingAccuracy: Rate;
+    nonunified: Rate;
+    /**
+     * Self-accepted but externally wrong, over self-accepted, on the probe samples. Absent in metrics
+     * written before it was recorded.
+     */
+    falsePositiveRate?: Rate;
+  };
   /**
    * External understanding accuracy on the FIXED labelled probe set (built once at round 0 and stored in
    * the run directory: the round-0 model's samples of the probe prompts, each labelled once by the

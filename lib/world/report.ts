@@ -207,8 +207,8 @@ image is wrong; false positives are the self-accepted samples the validator reje
 loop's fixed labelled probe set (${r.rounds[0]?.fixedProbe ? `${r.rounds[0].fixedProbe.items.model} round-0 model samples of the probe prompts plus ${r.rounds[0].fixedProbe.items.supplied} constructed matching scenes and near misses` : 'not measured'}),
 the same pairs every round, so only the judge moves it. "und win-rate" is the paper's understanding win rate on
 that set: over the items whose self-judgment differs from round 0's, the share now agreeing with the label (round 0:
-50% by construction, 0/0; computed only over disagreements, so small counts are noisy). The guard watches probe and train-split generation accuracy and
-fixed-set understanding accuracy (train-split generation accuracy is not a held-out evaluation: a guard signal only).</p>
+50% by construction, 0/0; computed only over disagreements, so small counts are noisy). The guard watches probe and train-split generation accuracy,
+fixed-set understanding accuracy (train-split generation accuracy is not a held-out evaluation: a guard signal only)${r.config.guardPrecision ? ' and acceptance precision (right among the self-accepted samples, 1 &minus; FP) on the probe and train samples' : ''}.</p>
 ${guard}
 <div class="charts">${train}${probe}</div>
 <h2>Per round</h2>

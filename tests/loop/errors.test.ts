@@ -52,6 +52,7 @@ describe('bad options: typed errors naming the problem', () => {
       /config\.guardUnderstanding must be one of 'fixed', 'own'.*did you mean 'fixed'/,
     ],
     [{ guardTrainGeneration: 1 }, InvalidTypeError, /config\.guardTrainGeneration must be a boolean/],
+    [{ guardPrecision: 'yes' }, InvalidTypeError, /config\.guardPrecision must be a boolean/],
     [{ guardTolerance: Number.NaN }, InvalidValueError, /config\.guardTolerance must be in \[0, 1\], got NaN/],
     [{ rounds: 1.5 }, InvalidValueError, /config\.rounds must be an integer/],
     [{ temperature: 0 }, InvalidValueError, /config\.temperature must be > 0/],

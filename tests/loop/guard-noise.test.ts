@@ -179,8 +179,10 @@ describe('guard: saved state', () => {
     const b = saved.body.bestRound;
     expect(Object.keys(b).sort()).toEqual(
       [
+        'acceptancePrecision',
         'generationAccuracy',
         'round',
+        'trainAcceptancePrecision',
         'trainGenerationAccuracy',
         'trainUnification',
         'understandingAccuracy',
