@@ -27,7 +27,8 @@
  *    rates highly), and `+und` variants also train the understanding branch (binary cross-entropy, joint steps
  *    as in pretraining) on every own sample with the corrupted dataset's label (accepted = in the training
  *    set). Each round also samples the probe prompts and applies the loop's guard (guardCheck, tolerance 0.05,
- *    z 1.645) to the loop's signals, without rollback: where the loop's guard would stop the run.
+ *    z 1.645) to the loop's signals, without rollback: where the loop's guard would stop the run, with the
+ *    acceptance-precision signals (config.guardPrecision, the default) and without them.
  *
  *   npx tsc -p tsconfig.build.json && node scripts/world-experiments.mjs [--seeds 0,1,2] [--out DIR] [--set all|probe|loop|select|adversarial|codegrade]
  *
@@ -399,9 +400,11 @@ async function selection(name, seed, by, guard = false) {
     fixedLoop ??= [...own.map((o) => ({ prompt: o.prompt, image: o.image, label: o.ok })), ...probeSet];
     const q = model.judgeMany(fixedLoop.map((i) => ({ prompt: i.prompt, tokens: i.image.tokens })));
     const right = fixedLoop.filter((it, k) => q[k] >= 0.5 === it.label).length;
+    const accepted = own.filter((o) => o.accept);
     return {
       gen: rate(own.filter((o) => o.ok).length, own.length),
-      unification: rate(own.filter((o) => o.accept).length, own.length),
+      unification: rate(accepted.length, own.length),
+      precision: rate(accepted.filter((o) => o.ok).length, accepted.length),
       fixedUnd: rate(right, fixedLoop.length),
     };
   };
@@ -444,10 +447,15 @@ async function selection(name, seed, by, guard = false) {
           unification: pr.unification,
           trainGenerationAccuracy: rate(own.filter((o) => o.ok).length, own.length),
           trainUnification: rate(acc.length, own.length),
+          // The loop's acceptance-precision signals (config.guardPrecision): right among the self-accepted.
+          acceptancePrecision: pr.precision,
+          trainAcceptancePrecision: rate(acc.filter((o) => o.ok).length, acc.length),
           labels: {
             generation: 'probe generation accuracy',
             understanding: 'fixed-set understanding accuracy',
             trainGeneration: 'train-split generation accuracy',
+            precision: 'probe acceptance precision',
+            trainPrecision: 'train-split acceptance precision',
           },
         },
       }),
@@ -487,9 +495,16 @@ async function selection(name, seed, by, guard = false) {
   const selected = selectors[base];
   if (!selected) throw new Error(`selection: unknown selection '${by}'`);
   const und = by.endsWith('+und');
-  const guardTrace = [];
-  let best = guard ? (await import('../dist/loop/guard.js')).guardCheck(null, first.obs, 0.05, 1.645).best : null;
-  let trip = null;
+  // The loop's guard by hand, with the acceptance-precision signals (config.guardPrecision true, the
+  // default) and without them (false: the rule before they existed), each without rollback.
+  const { guardCheck } = await import('../dist/loop/guard.js');
+  const withoutPrecision = ({ acceptancePrecision: _p, trainAcceptancePrecision: _t, ...o }) => o;
+  const guards = guard
+    ? [
+        { key: 'guard', view: (o) => o },
+        { key: 'guardNoPrecision', view: withoutPrecision },
+      ].map((g) => ({ ...g, best: guardCheck(null, g.view(first.obs), 0.05, 1.645).best, trip: null, warnings: [] }))
+    : [];
   for (round = 1; round <= 5; round++) {
     const data = shuffle(cur.own.filter(selected));
     // +und: the understanding branch is trained too, on every own sample of the round with the corrupted
@@ -502,19 +517,20 @@ async function selection(name, seed, by, guard = false) {
     for (let b = 0, k = 0; b < data.length; b += 16, k++)
       sftStep(model, data.slice(b, b + 16), judged && judged.slice(k * per, (k + 1) * per));
     cur = state();
-    if (guard && !trip) {
-      const { guardCheck } = await import('../dist/loop/guard.js');
-      const d = guardCheck(best, cur.obs, 0.05, 1.645);
-      if (d.tripped) trip = { round, reason: d.reason };
+    for (const g of guards) {
+      if (g.trip) continue;
+      const d = guardCheck(g.best, g.view(cur.obs), 0.05, 1.645);
+      if (d.tripped) g.trip = { round, reason: d.reason };
       else {
-        if (d.warning) guardTrace.push(round);
-        best = d.best;
+        if (d.warning) g.warnings.push(round);
+        g.best = d.best;
       }
     }
   }
   const { own: _a, obs: _c, ...before } = first;
   const { own: _b, obs: _d, ...after } = cur;
-  return { name, seed, by, before, after, ...(guard && { guard: { trip, warnings: guardTrace } }) };
+  const verdicts = Object.fromEntries(guards.map((g) => [g.key, { trip: g.trip, warnings: g.warnings }]));
+  return { name, seed, by, before, after, ...verdicts };
 }
 
 /** Run `selection` for every (model, selection, seed) and print its table and per-seed lines. */
@@ -594,7 +610,8 @@ if (set === 'codegrade') {
       out.selection.push(r);
       console.error(
         `codegrade ${by} s${seed}: gen ${p(r.before.gen)} -> ${p(r.after.gen)}, NU ${p(r.before.nonunified)} -> ${p(r.after.nonunified)}` +
-          (r.guard.trip ? `; guard r${r.guard.trip.round}` : ''),
+          (r.guard.trip ? `; guard r${r.guard.trip.round}` : '') +
+          (r.guardNoPrecision.trip ? `; without precision r${r.guardNoPrecision.trip.round}` : ''),
       );
     }
   const f = (d, x) => (d ? x.toFixed(d) : p(x));
@@ -615,25 +632,30 @@ if (set === 'codegrade') {
     '### Stronger corruptions by hand (v3, online SFT, 5 rounds): self-accepted (self), exactly the wrong samples (adversarial), exactly the false positives (falsepos); +und: the understanding branch trained too on the corrupted labels',
   );
   lines.push('');
-  lines.push(`| selection | ${keys.map((k) => k[0]).join(' | ')} | guard (loop rules, by hand) |`);
-  lines.push(`|---|${keys.map(() => '---').join('|')}|---|`);
+  lines.push(
+    `| selection | ${keys.map((k) => k[0]).join(' | ')} | guard (loop rules, by hand) | guard without acceptance precision |`,
+  );
+  lines.push(`|---|${keys.map(() => '---').join('|')}|---|---|`);
+  const tripCell = (rs, key) => {
+    const trips = rs.filter((r) => r[key].trip);
+    return `${trips.length}/${rs.length}${trips.length ? ` (r${trips.map((r) => r[key].trip.round).join(', r')})` : ''}`;
+  };
   for (const by of bys) {
     const rs = results.filter((r) => r.by === by);
-    const trips = rs.filter((r) => r.guard.trip);
     lines.push(
       `| ${by} (mean of seeds ${seeds.join(', ')}) | ${keys
         .map(([, k, d]) => `${f(d, mean(rs.map((r) => r.before[k])))} → ${f(d, mean(rs.map((r) => r.after[k])))}`)
-        .join(
-          ' | ',
-        )} | ${trips.length}/${rs.length}${trips.length ? ` (r${trips.map((r) => r.guard.trip.round).join(', r')})` : ''} |`,
+        .join(' | ')} | ${tripCell(rs, 'guard')} | ${tripCell(rs, 'guardNoPrecision')} |`,
     );
   }
   lines.push('');
+  const verdict = (g) =>
+    `${g.trip ? `would trip r${g.trip.round}: ${g.trip.reason}` : 'no trip'}${g.warnings.length ? `; warnings r${g.warnings.join(',')}` : ''}`;
   for (const r of results)
     lines.push(
-      `- ${r.by} s${r.seed}: ${keys.map(([l, k, d]) => `${l} ${f(d, r.before[k])} → ${f(d, r.after[k])}`).join(', ')}; guard: ${
-        r.guard.trip ? `would trip r${r.guard.trip.round}: ${r.guard.trip.reason}` : 'no trip'
-      }${r.guard.warnings.length ? `; warnings r${r.guard.warnings.join(',')}` : ''}`,
+      `- ${r.by} s${r.seed}: ${keys.map(([l, k, d]) => `${l} ${f(d, r.before[k])} → ${f(d, r.after[k])}`).join(', ')}; guard: ${verdict(
+        r.guard,
+      )}; without acceptance precision: ${verdict(r.guardNoPrecision)}`,
     );
 }
 writeFileSync(join(outRoot, 'results.json'), JSON.stringify(out, null, 2) + '\n');
