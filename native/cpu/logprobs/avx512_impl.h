@@ -449,10 +449,14 @@ constexpr int64_t kSweepBlock = 2048;
 // Software prefetch distance, bytes ahead of pass 1 (prefetcht0, one per line): pass 1's loads are
 // spread thin among the exponentials, so without it the core keeps too few misses in flight to
 // stream from memory (2 threads, [4096, 32000], best of 12 runs: f32 12.8 ms without, 11.0 ms at
-// 8 KiB; bf16 10.9 -> 5.4 ms). Per element size, from interleaved A/B on a quiet machine: f32 4 KiB
-// (2-6% faster than 8 KiB in two runs), bf16 / f16 8 KiB (6% faster than 4 KiB).
+// 8 KiB; bf16 10.9 -> 5.4 ms). 12 KiB for every dtype, from variants compiled side by side in one
+// process and timed interleaved (paired median ratios vs 4 KiB, [4096, 32000], 2026-11-26, Zen 4/5
+// VM whose read bandwidth drifts between about 40 and 74 GB/s): f32 0.84-0.86 on one thread and on
+// two (in one quiet low-bandwidth window 4 KiB was 3-5% faster instead); bf16 0.97-0.98 (the old
+// 8 KiB: 0.99-1.01). prefetchnta was no better and slows the fused backward, which re-reads the row
+// from L2 (1.01 vs 0.98 for t0). Earlier (session 2) on the same VM: f32 4 KiB had been 2-6% ahead.
 template <class T>
-constexpr int64_t kSweepPrefetch = sizeof(T) == 4 ? 4096 : 8192;
+constexpr int64_t kSweepPrefetch = 12288;
 
 // The end of a sweep: the 16 lanes' (max, sum, entropy term) merged into the row's, in registers
 // (a scalar loop with libm exp2 costs ~0.2 cycle per element of a 32000-wide row). Out of line so
