@@ -410,3 +410,77 @@ UNIGAP_TEST("logprobs/avx512_bf16_table_matches_avx512") {
     }
   }
 }
+
+// Exact cases in every tier, on short rows and on rows long enough for the one-sweep kernels'
+// interleaved blocks (2 x 2048 and more), for every dtype and at ordinary and extreme temperatures:
+// a row whose label is its unique finite logit (the rest -inf) has logp = 0 and entropy = 0 exactly
+// (the max element weighs exactly 2^0, -inf exactly 0) and a gradient of exactly 0, wherever the
+// label sits (first block, a middle block, the tail); V = 1 likewise. A NaN anywhere in a row (either
+// sign; first block, a block boundary, a middle block, the tail) makes that row's logp and entropy
+// NaN and leaves the other rows alone.
+UNIGAP_TEST("logprobs/one_hot_and_nan_rows_exact") {
+  const unigap_isa best = unigap_isa_best();
+  const float vals[] = {1.5f, -3.f, 0.f, 7.25f, -0.5f, 2.f};
+  for (unigap_dtype dt : kDtypes)
+    for (int64_t v : {1, 7, 2053, 4096 + 37, 32000})
+      for (float tau : {1.f, 0.6f, 1e-20f, 1e20f}) {
+        const int64_t n = 6;
+        Problem p = make(n, v, dt, 0, tau, 1);
+        auto put = [&](int64_t r, int64_t k, float x) {
+          const size_t i = static_cast<size_t>(r * p.v + k);
+          if (dt == UNIGAP_DTYPE_BF16) p.h[i] = unigap_f32_to_bf16(x);
+          else if (dt == UNIGAP_DTYPE_F16) p.h[i] = unigap_f32_to_f16(x);
+          p.f[i] = x;
+        };
+        const int64_t at[] = {0, v / 2, v - 1, std::min<int64_t>(2 * 2048 + 5, v - 1), 3 % v, std::max<int64_t>(v - 9, 0)};
+        for (int64_t r = 0; r < n; r++) {
+          for (int64_t k = 0; k < v; k++) put(r, k, -INFINITY);
+          put(r, at[r], vals[r]);
+          p.labels[r] = static_cast<int32_t>(at[r]);
+          p.mask[r] = 1;
+        }
+        for (int t = UNIGAP_ISA_SCALAR; t <= best; t++) {
+          unigap_isa_set(static_cast<unigap_isa>(t));
+          Out o = run(p, 3);  // fused: forward outputs and the gradient
+          int bad = 0;
+          for (int64_t r = 0; r < n; r++) {
+            bad += !(o.logp[r] == 0 && o.ent[r] == 0 && o.correct[r] == 1);
+            for (int64_t k = 0; k < v; k++) bad += grad_at(p, o, static_cast<size_t>(r * v + k)) != 0;
+          }
+          if (bad)
+            std::fprintf(stderr, "    one-hot: tier %d dtype %d v %lld tau %g: %d inexact (logp[0] %.9g entropy[0] %.9g)\n", t, dt,
+                         (long long)v, tau, bad, o.logp[0], o.ent[0]);
+          CHECK(bad == 0);
+        }
+      }
+  for (unigap_dtype dt : kDtypes)
+    for (int64_t v : {2053, 4096 + 37, 32000}) {
+      const int64_t nanat[] = {0, 1000, 2047, 2048, 3001, v / 2, v - 1, v - 5};
+      const int64_t n = 2 * static_cast<int64_t>(sizeof nanat / sizeof nanat[0]) + 1;
+      Problem p = make(n, v, dt, 0, 1.f, 1);
+      for (int64_t r = 0; r + 1 < n; r++) {
+        const size_t i = static_cast<size_t>(r * v + std::min(nanat[r / 2], v - 1));
+        const float x = r % 2 ? -std::nanf("") : std::nanf("");
+        if (dt == UNIGAP_DTYPE_BF16) p.h[i] = unigap_f32_to_bf16(x);
+        else if (dt == UNIGAP_DTYPE_F16) p.h[i] = unigap_f32_to_f16(x);
+        p.f[i] = x;
+        p.mask[r] = 1;
+        if (p.labels[r] < 0) p.labels[r] = 1;
+      }
+      for (int t = UNIGAP_ISA_SCALAR; t <= best; t++) {
+        unigap_isa_set(static_cast<unigap_isa>(t));
+        for (int ent = 0; ent < 2; ent++) {
+          Out o;
+          unigap_logprobs_args a = args_for(p, o);
+          if (!ent) a.token_entropy = nullptr;
+          CHECK(unigap_logprobs_forward(&a) == UNIGAP_STATUS_OK);
+          int bad = 0;
+          for (int64_t r = 0; r + 1 < n; r++) bad += !(std::isnan(o.logp[r]) && std::isnan(o.lse[r]) && (!ent || std::isnan(o.ent[r])));
+          bad += !std::isfinite(o.logp[n - 1]) || !std::isfinite(o.lse[n - 1]) || (ent && !std::isfinite(o.ent[n - 1]));
+          if (bad) std::fprintf(stderr, "    NaN rows: tier %d dtype %d v %lld entropy %d: %d wrong\n", t, dt, (long long)v, ent, bad);
+          CHECK(bad == 0);
+        }
+      }
+    }
+  unigap_isa_set(best);
+}
