@@ -449,14 +449,19 @@ constexpr int64_t kSweepBlock = 2048;
 // Software prefetch distance, bytes ahead of pass 1 (prefetcht0, one per line): pass 1's loads are
 // spread thin among the exponentials, so without it the core keeps too few misses in flight to
 // stream from memory (2 threads, [4096, 32000], best of 12 runs: f32 12.8 ms without, 11.0 ms at
-// 8 KiB; bf16 10.9 -> 5.4 ms). 12 KiB for every dtype, from variants compiled side by side in one
-// process and timed interleaved (paired median ratios vs 4 KiB, [4096, 32000], 2026-11-26, Zen 4/5
-// VM whose read bandwidth drifts between about 40 and 74 GB/s): f32 0.84-0.86 on one thread and on
-// two (in one quiet low-bandwidth window 4 KiB was 3-5% faster instead); bf16 0.97-0.98 (the old
-// 8 KiB: 0.99-1.01). prefetchnta was no better and slows the fused backward, which re-reads the row
-// from L2 (1.01 vs 0.98 for t0). Earlier (session 2) on the same VM: f32 4 KiB had been 2-6% ahead.
+// 8 KiB; bf16 10.9 -> 5.4 ms). The best distance depends on the state of this VM, so it was chosen
+// from variants compiled side by side in one process and timed interleaved (paired median ratios,
+// [4096, 32000], 2026-11-26, Zen 4/5 VM):
+// - f32, vs 4 KiB: quiet machine at ~41 GB/s read: 6 KiB 1.00-1.02, 8 / 12 KiB 1.04-1.05 (4 KiB
+//   matches the read probe there); the other core busy: 6 KiB 0.91, 8 / 12 KiB 0.84-0.86; one quiet
+//   window at ~74 GB/s read: 8 / 12 KiB 0.87-0.90 (6 KiB not measured there). 6 KiB takes part of
+//   the gain where 4 KiB falls short and costs at most 2% where 4 KiB is at the read probe.
+// - bf16 / f16, vs the former 8 KiB: quiet 12 KiB 0.98-0.99 (4 KiB 1.08), busy 0.97-0.98.
+// In time, 6 KiB of f32 is about 12 KiB of bf16 (half the bytes per element). prefetchnta was no
+// better and slows the fused backward, which re-reads the row from L2 (1.01 vs 0.98 for t0); a second,
+// far prefetcht2 on top of 4 KiB cost 4-5% on the quiet machine.
 template <class T>
-constexpr int64_t kSweepPrefetch = 12288;
+constexpr int64_t kSweepPrefetch = sizeof(T) == 4 ? 6144 : 12288;
 
 // The end of a sweep: the 16 lanes' (max, sum, entropy term) merged into the row's, in registers
 // (a scalar loop with libm exp2 costs ~0.2 cycle per element of a 32000-wide row). Out of line so
