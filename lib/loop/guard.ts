@@ -4,7 +4,8 @@
  * (1 - Nonunified: the share of its own samples it accepts). When unification has really risen above the
  * best round's while a watched accuracy measured with it has really fallen more than `tolerance` below
  * the best round's value, the run stops and rolls back to the best round. The best round is the one with
- * the highest sum of the watched accuracies, acceptance precision excluded (ties: the earlier round).
+ * the highest sum of the watched accuracies, acceptance precision included where both rounds have it
+ * (ties: the earlier round).
  *
  * What the loop watches (lib/loop/run.ts `guardObservation`):
  * - `generationAccuracy`: external generation accuracy on the held-out probe prompts' fresh samples
@@ -23,9 +24,14 @@
  *   images" are the accepted ones: a false positive is invisible to the Nonunified score (paper.md
  *   "Terms"), so agreement can rise while generation accuracy stays flat and only the accepted images get
  *   worse; only this signal sees that. Its fall is tested like the accuracies' (below), with n = the
- *   accepted samples. It is not part of the best-round score (the best round, and so the rollback
- *   target, is chosen by the external accuracies alone); the best round's precision is stored with it
- *   and, when a saved best round from before this signal lacks it, that comparison is skipped.
+ *   accepted samples. It is part of the best-round score (`beats`), so the best round, and so the
+ *   rollback target, is the most correct round by every external measure watched: with precision left
+ *   out, a corrupted run's best round drifted to a later round whose generation was a little higher by
+ *   noise and whose precision had already fallen, and the fall was then measured from there (world
+ *   `clo --corrupt 0.5`: 1 of 3 runs stopped with it left out, 2 of 3 with it in; section "Guard:
+ *   acceptance precision in the best-round score" of bench/results/world-experiments.md). The best
+ *   round's precision is stored with it; when a saved best round from before this signal lacks it, the
+ *   fall comparison is skipped and the score compares the accuracies alone.
  *
  * Decision rules (z = the guard's z, tolerance as given; both tests are one-sided Wilson bounds, so a
  * rise and a fall are held to the same standard of evidence):
@@ -45,7 +51,8 @@
  *   near 100 %: the signal without this condition stopped 13 of 20 clean toy runs, with the condition
  *   held to the rise test's bound (lower_z(generation) > best) 5 of 20, with this one 1 of 20; all three
  *   stop the same 5 of the 84 world runs of bench/results/world-experiments.md and no clean one there
- *   (section "Guard: acceptance precision").
+ *   (section "Guard: acceptance precision"; precision then outside the score). With precision in the
+ *   score: 1 of 20 clean toy runs, 8 of the 60 corrupted world runs and none of the 24 clean ones.
  * - z = 0 makes both the plain comparisons (upper_0 = lower_0 = the rate itself).
  * - SAME SAMPLES: a generation accuracy or acceptance precision fall pairs only with a rise of
  *   unification on the same prompts' samples (probe generation and probe precision with probe
@@ -77,7 +84,7 @@ export interface GuardObservation {
   /**
    * Optional: acceptance precision on the same samples as generationAccuracy and unification: externally
    * right among the self-accepted samples (count) over the self-accepted samples (total), i.e.
-   * 1 - falsePositiveRate. Watched for a fall; not part of the best-round score.
+   * 1 - falsePositiveRate. Watched for a fall; part of the best-round score where both rounds have it.
    */
   acceptancePrecision?: Rate;
   /** Optional: acceptance precision on the training prompts' samples (same samples as trainUnification). */
@@ -167,9 +174,22 @@ function signals(obs: GuardObservation): { key: SignalKey; label: string; rate: 
   return out;
 }
 
-/** The best-round score: the watched accuracies only (acceptance precision is watched, not scored). */
-function score(b: BestRound): number {
-  return b.generationAccuracy + b.understandingAccuracy + (b.trainGenerationAccuracy ?? 0);
+/**
+ * Whether round `a` beats round `b` as the best round: the sum of the watched external accuracies,
+ * acceptance precision included where both rounds have it (a saved best round from before the signal
+ * is compared on the accuracies alone, so a missing field neither helps nor hurts). Ties keep `b`.
+ */
+function beats(a: BestRound, b: BestRound): boolean {
+  let d =
+    a.generationAccuracy -
+    b.generationAccuracy +
+    (a.understandingAccuracy - b.understandingAccuracy) +
+    ((a.trainGenerationAccuracy ?? 0) - (b.trainGenerationAccuracy ?? 0));
+  if (a.acceptancePrecision !== undefined && b.acceptancePrecision !== undefined)
+    d += a.acceptancePrecision - b.acceptancePrecision;
+  if (a.trainAcceptancePrecision !== undefined && b.trainAcceptancePrecision !== undefined)
+    d += a.trainAcceptancePrecision - b.trainAcceptancePrecision;
+  return d > 0;
 }
 
 /**
@@ -237,7 +257,7 @@ export function guardCheck(best: BestRound | null, obs: GuardObservation, tolera
       best,
     };
   }
-  const next = score(summary) > score(best) ? summary : best;
+  const next = beats(summary, best) ? summary : best;
   if (falls.length) {
     // Falls without a rise on their own samples; a rise elsewhere is named (not co-degradation).
     const elsewhere = rises.length ? `; on other prompts ${rises.map((r) => r.text).join(' and ')}` : '';

@@ -196,7 +196,7 @@ export function promptsDigest(prompts: readonly Prompt[]): string {
  */
 export const ADDED_CONFIG_KEYS: readonly string[] = ['guardPrecision'];
 
-/** The guard's record of the best round (highest sum of the watched external accuracies; precision not counted). */
+/** The guard's record of the best round (highest sum of the watched external accuracies, precision counted where both rounds have it). */
 export interface BestRound {
   round: number;
   generationAccuracy: number;

@@ -1,8 +1,8 @@
 /**
  * The guard's acceptance-precision signal (lib/loop/guard.ts, "What the loop watches"): the share of the
  * self-accepted samples the external judge finds right. A real fall of it pairs only with a real rise of
- * unification on the same samples; it is not part of the best-round score; a saved best round without it
- * skips the comparison; config.guardPrecision false restores the decisions from before it existed.
+ * unification on the same samples; it counts in the best-round score where both rounds have it; a saved
+ * best round without it skips the comparison; config.guardPrecision false restores the decisions from before it existed.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -168,27 +168,60 @@ describe('guard: acceptance precision', () => {
     expect(guardCheck(best, none, TOL, Z).warning).toBeUndefined();
   });
 
-  it('is not part of the best-round score: the rollback target is chosen by the accuracies alone', () => {
-    // Higher precision, same accuracies: not a better round (ties keep the earlier one).
-    const same = guardCheck(
+  it('is part of the best-round score where both rounds have it: the rollback target is the most correct round', () => {
+    // Higher precision, same accuracies: a better round (it stores its own precision).
+    const higher = guardCheck(
       best,
       obs({ acceptancePrecision: rate(60, 67), trainAcceptancePrecision: rate(240, 246) }),
       TOL,
       Z,
     );
-    expect(same.best).toBe(best);
-    // A higher accuracy (the fixed-set understanding) with a precision fall and no rise: a warning, and the round becomes the best with
-    // its own precision.
-    const better = guardCheck(
+    expect(higher.tripped).toBe(false);
+    expect(higher.best.round).toBe(3);
+    expect(higher.best.acceptancePrecision).toBeCloseTo(60 / 67, 12);
+    // A higher accuracy (fixed-set understanding +0.5 point) bought with a precision fall of 20 points and
+    // no unification rise: a warning, and the old round stays the best.
+    const worse = guardCheck(
       best,
-      obs({ understandingAccuracy: rate(540, 720), trainAcceptancePrecision: rate(60, 246) }),
+      obs({ understandingAccuracy: rate(490, 720), trainAcceptancePrecision: rate(60, 246) }),
       TOL,
       Z,
     );
-    expect(better.tripped).toBe(false);
-    expect(better.warning).toMatch(/train-split acceptance precision fell/);
+    expect(worse.tripped).toBe(false);
+    expect(worse.warning).toMatch(/train-split acceptance precision fell/);
+    expect(worse.best).toBe(best);
+    // The same accuracy gain with precision about the same (probe +1.1, train +0.0 points): the new round is the best.
+    const better = guardCheck(
+      best,
+      obs({ understandingAccuracy: rate(490, 720), acceptancePrecision: rate(31, 67) }),
+      TOL,
+      Z,
+    );
     expect(better.best.round).toBe(3);
-    expect(better.best.trainAcceptancePrecision).toBeCloseTo(60 / 246, 12);
+    // Equal scores keep the earlier round.
+    const tie = guardCheck(
+      best,
+      {
+        ...obs(),
+        trainGenerationAccuracy: rate(24, 100),
+        acceptancePrecision: rate(452, 1000),
+        trainAcceptancePrecision: rate(447, 1000),
+      },
+      TOL,
+      Z,
+    );
+    expect(tie.best.round).toBe(0);
+  });
+
+  it('a saved best round without precision is compared on the accuracies alone (a missing field neither helps nor hurts)', () => {
+    const { acceptancePrecision: _a, trainAcceptancePrecision: _b, ...old } = best;
+    // Same accuracies, any precision: not better than the old best.
+    expect(guardCheck(old, obs({ acceptancePrecision: rate(67, 67) }), TOL, Z).best).toBe(old);
+    // A higher accuracy: better, whatever its precision.
+    expect(
+      guardCheck(old, obs({ understandingAccuracy: rate(490, 720), acceptancePrecision: rate(1, 67) }), TOL, Z).best
+        .round,
+    ).toBe(3);
   });
 
   it('a saved best round from before the signal (no precision fields) skips the comparison', () => {

@@ -89,10 +89,16 @@ describe('guard signals', () => {
     const unseen = new Set(probe.map((p) => p.id));
     const model = () => new NoGeneralizationToy(unseen, { judgeMix: 1 });
     const config = { strategy: 'clo' as const, corrupt: 1, rounds: 8 };
-    // Watching the probe only, the guard cannot see the fall: probe generation is noise every round and
-    // the fixed set's judgments do not move.
-    const blind = await runSelfImprovement(opts({ ...config, guardTrainGeneration: false }, { model: model() }));
+    // Watching the probe's accuracies only, the guard cannot see the fall: probe generation is noise every
+    // round and the fixed set's judgments do not move.
+    const blind = await runSelfImprovement(
+      opts({ ...config, guardTrainGeneration: false, guardPrecision: false }, { model: model() }),
+    );
     expect(blind.stoppedEarly).toBe(false);
+    // The probe's acceptance precision (right among the self-accepted probe samples) does see it.
+    const precise = await runSelfImprovement(opts({ ...config, guardTrainGeneration: false }, { model: model() }));
+    expect(precise.stoppedEarly).toBe(true);
+    expect(precise.guardEvents[0].reason).toMatch(/unification rose .* while probe acceptance precision fell/);
     const probeGen = blind.rounds.map((m) => m.probe!.generationAccuracy.value);
     expect(Math.max(...probeGen)).toBeLessThan(0.06);
     expect(new Set(blind.rounds.map(fixedUnd)).size).toBe(1);
