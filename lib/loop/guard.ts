@@ -134,44 +134,21 @@ const PRECISION: ReadonlySet<SignalKey> = new Set(['acceptancePrecision', 'train
 /** Which samples a signal and a unification are measured on ('any': the fixed set, pairs with either). */
 type Samples = 'primary' | 'train' | 'any';
 
-/** The watched accuracies of an observation, with the names the reason uses and their samples. */
+/** Each watched signal: its observation key, its key in `labels`, its default name, its samples. */
+const SIGNALS: readonly [SignalKey, keyof NonNullable<GuardObservation['labels']>, string, Samples][] = [
+  ['generationAccuracy', 'generation', 'generation accuracy', 'primary'],
+  ['understandingAccuracy', 'understanding', 'understanding accuracy', 'any'],
+  ['trainGenerationAccuracy', 'trainGeneration', 'train-split generation accuracy', 'train'],
+  ['acceptancePrecision', 'precision', 'acceptance precision', 'primary'],
+  ['trainAcceptancePrecision', 'trainPrecision', 'train-split acceptance precision', 'train'],
+];
+
+/** The watched accuracies of an observation (those it has), with the names the reason uses and their samples. */
 function signals(obs: GuardObservation): { key: SignalKey; label: string; rate: Rate; on: Samples }[] {
-  const out: { key: SignalKey; label: string; rate: Rate; on: Samples }[] = [
-    {
-      key: 'generationAccuracy',
-      label: obs.labels?.generation ?? 'generation accuracy',
-      rate: obs.generationAccuracy,
-      on: 'primary',
-    },
-    {
-      key: 'understandingAccuracy',
-      label: obs.labels?.understanding ?? 'understanding accuracy',
-      rate: obs.understandingAccuracy,
-      on: 'any',
-    },
-  ];
-  if (obs.trainGenerationAccuracy)
-    out.push({
-      key: 'trainGenerationAccuracy',
-      label: obs.labels?.trainGeneration ?? 'train-split generation accuracy',
-      rate: obs.trainGenerationAccuracy,
-      on: 'train',
-    });
-  if (obs.acceptancePrecision)
-    out.push({
-      key: 'acceptancePrecision',
-      label: obs.labels?.precision ?? 'acceptance precision',
-      rate: obs.acceptancePrecision,
-      on: 'primary',
-    });
-  if (obs.trainAcceptancePrecision)
-    out.push({
-      key: 'trainAcceptancePrecision',
-      label: obs.labels?.trainPrecision ?? 'train-split acceptance precision',
-      rate: obs.trainAcceptancePrecision,
-      on: 'train',
-    });
-  return out;
+  return SIGNALS.flatMap(([key, labelKey, name, on]) => {
+    const rate = obs[key];
+    return rate ? [{ key, label: obs.labels?.[labelKey] ?? name, rate, on }] : [];
+  });
 }
 
 /**
