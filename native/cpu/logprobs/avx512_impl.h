@@ -450,8 +450,8 @@ constexpr int64_t kSweepBlock = 2048;
 // spread thin among the exponentials, so without it the core keeps too few misses in flight to
 // stream from memory (2 threads, [4096, 32000], best of 12 runs: f32 12.8 ms without, 11.0 ms at
 // 8 KiB; bf16 10.9 -> 5.4 ms). The best distance depends on the state of this VM, so it was chosen
-// from variants compiled side by side in one process and timed interleaved (paired median ratios,
-// [4096, 32000], 2026-11-26, Zen 4/5 VM):
+// from variants compiled side by side in one process and timed interleaved (bench/ab/sweep-prefetch.sh;
+// paired median ratios, [4096, 32000], 2026-11-26, Zen 4/5 VM):
 // - f32, vs 4 KiB: quiet machine at ~41 GB/s read: 6 KiB 1.00-1.02, 8 / 12 KiB 1.04-1.05 (4 KiB
 //   matches the read probe there); the other core busy: 6 KiB 0.91, 8 / 12 KiB 0.84-0.86; one quiet
 //   window at ~74 GB/s read: 8 / 12 KiB 0.87-0.90 (6 KiB not measured there). 6 KiB takes part of
