@@ -46,7 +46,7 @@ grep -q 'PF_F32 : PF_16' "$work/avx512_impl.h" || { echo "kSweepPrefetch not fou
     printf '};\n'
   done
   printf 'static const int NK = %d;\n' $i
-  printf '#include "%s"\n' "$here/sweep_prefetch_main.inc"
+  printf '#include "%s"\n' "$here/sweep_prefetch_main.h"
 } > "$work/ab.cpp"
 g++ -O3 -std=c++17 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -Wno-uninitialized -pthread \
   -I"$root/native/include" -I"$work" "$work/ab.cpp" -o "$work/ab"
