@@ -452,10 +452,10 @@ constexpr int64_t kSweepBlock = 2048;
 // 8 KiB; bf16 10.9 -> 5.4 ms). The best distance depends on the state of this VM, so it was chosen
 // from variants compiled side by side in one process and timed interleaved (bench/ab/sweep-prefetch.sh;
 // paired median ratios, [4096, 32000], 2026-11-26, Zen 4/5 VM):
-// - f32, vs 4 KiB: quiet machine at ~41 GB/s read: 6 KiB 1.00-1.02, 8 / 12 KiB 1.04-1.05 (4 KiB
+// - f32, vs 4 KiB: quiet machine at ~41 GB/s read: 6 KiB 1.00-1.03, 8 / 12 KiB 1.04-1.05 (4 KiB
 //   matches the read probe there); the other core busy: 6 KiB 0.91, 8 / 12 KiB 0.84-0.86; one quiet
 //   window at ~74 GB/s read: 8 / 12 KiB 0.87-0.90 (6 KiB not measured there). 6 KiB takes part of
-//   the gain where 4 KiB falls short and costs at most 2% where 4 KiB is at the read probe.
+//   the gain where 4 KiB falls short and costs 0-3% where 4 KiB is at the read probe.
 // - bf16 / f16, vs the former 8 KiB: quiet 12 KiB 0.98-0.99 (4 KiB 1.08), busy 0.97-0.98.
 // In time, 6 KiB of f32 is about 12 KiB of bf16 (half the bytes per element). prefetchnta was no
 // better and slows the fused backward, which re-reads the row from L2 (1.01 vs 0.98 for t0); a second,
