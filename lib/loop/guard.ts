@@ -24,7 +24,7 @@
  *   images" are the accepted ones: a false positive is invisible to the Nonunified score (paper.md
  *   "Terms"), so agreement can rise while generation accuracy stays flat and only the accepted images get
  *   worse; only this signal sees that. Its fall is tested like the accuracies' (below), with n = the
- *   accepted samples. It is part of the best-round score (`beats`), so the best round, and so the
+ *   accepted samples. It is part of the best-round score (`score`), so the best round, and so the
  *   rollback target, is the most correct round by every external measure watched: with precision left
  *   out, a corrupted run's best round drifted to a later round whose generation was a little higher by
  *   noise and whose precision had already fallen, and the fall was then measured from there (world
@@ -152,21 +152,15 @@ function signals(obs: GuardObservation): { key: SignalKey; label: string; rate: 
 }
 
 /**
- * Whether round `a` beats round `b` as the best round: the sum of the watched external accuracies,
- * acceptance precision included where both rounds have it (a saved best round from before the signal
- * is compared on the accuracies alone, so a missing field neither helps nor hurts). Ties keep `b`.
+ * A round's best-round score against another round: the sum of the watched external accuracies, plus
+ * each acceptance precision that both rounds have (a saved best round from before the signal is
+ * compared on the accuracies alone, so a missing field neither helps nor hurts; without precisions the
+ * sum is exactly the score from before the signal). The higher score wins; ties keep the earlier round.
  */
-function beats(a: BestRound, b: BestRound): boolean {
-  let d =
-    a.generationAccuracy -
-    b.generationAccuracy +
-    (a.understandingAccuracy - b.understandingAccuracy) +
-    ((a.trainGenerationAccuracy ?? 0) - (b.trainGenerationAccuracy ?? 0));
-  if (a.acceptancePrecision !== undefined && b.acceptancePrecision !== undefined)
-    d += a.acceptancePrecision - b.acceptancePrecision;
-  if (a.trainAcceptancePrecision !== undefined && b.trainAcceptancePrecision !== undefined)
-    d += a.trainAcceptancePrecision - b.trainAcceptancePrecision;
-  return d > 0;
+function score(r: BestRound, other: BestRound): number {
+  let s = r.generationAccuracy + r.understandingAccuracy + (r.trainGenerationAccuracy ?? 0);
+  for (const k of PRECISION) if (r[k] !== undefined && other[k] !== undefined) s += r[k]!;
+  return s;
 }
 
 /**
@@ -234,7 +228,7 @@ export function guardCheck(best: BestRound | null, obs: GuardObservation, tolera
       best,
     };
   }
-  const next = beats(summary, best) ? summary : best;
+  const next = score(summary, best) > score(best, summary) ? summary : best;
   if (falls.length) {
     // Falls without a rise on their own samples; a rise elsewhere is named (not co-degradation).
     const elsewhere = rises.length ? `; on other prompts ${rises.map((r) => r.text).join(' and ')}` : '';

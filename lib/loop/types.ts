@@ -162,8 +162,9 @@ export interface LoopConfig {
    * finds right (1 - the false-positive rate), on the probe samples (paired with probe unification) and,
    * with guardTrainGeneration, on the training samples (paired with train-split unification). A real
    * fall of it with a real rise of unification on the same samples is co-degradation: the model accepts
-   * more of its own images while fewer of the accepted ones are right (lib/loop/guard.ts). Not part of
-   * the best-round score. Default true; false restores the guard's decisions without it exactly.
+   * more of its own images while fewer of the accepted ones are right (lib/loop/guard.ts). It counts in
+   * the best-round score where both rounds have it. Default true; false restores the guard's decisions
+   * without it exactly.
    */
   guardPrecision: boolean;
   /**
