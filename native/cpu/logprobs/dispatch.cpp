@@ -88,14 +88,17 @@ void rows(void *p, int64_t begin, int64_t end) {
     }
     RowStats st{};
     const bool b2 = c.tab->base2;
-    // x_y - m and log s are formed in the tier's units, exactly as the kernel formed every x - m
-    const float xy = load_one(row, c.di, y) * c.mult;  // read before an in-place sweep overwrites it
+    // x_y - m and log s are formed in the tier's units, exactly as the kernel formed every x - m.
+    // x_y is read before an in-place gradient overwrites the row, and after the statistics' sweep,
+    // which leaves the row in L2: read first, it was a miss to memory on every row.
     float lse_k, logp;
     if (c.mode == kBackward && c.g->token_lse) {
+      const float xy = load_one(row, c.di, y) * c.mult;
       lse_k = b2 ? c.g->token_lse[t] * unigap::logprobs::kLog2e : c.g->token_lse[t];
       logp = (xy - lse_k) * (b2 ? unigap::logprobs::kLn2 : 1.0f);
     } else {
       c.tab->stats[c.di](row, v, c.mult, flags, &st);
+      const float xy = load_one(row, c.di, y) * c.mult;
       const float ls = b2 ? std::log2(st.s) : std::log(st.s);
       lse_k = st.m + ls;
       logp = ((xy - st.m) - ls) * (b2 ? unigap::logprobs::kLn2 : 1.0f);
