@@ -484,3 +484,91 @@ UNIGAP_TEST("logprobs/one_hot_and_nan_rows_exact") {
     }
   unigap_isa_set(best);
 }
+
+// The statistics' prefetch distance (unigap_logprobs_set_prefetch_kib: 0 tuned per thread, 1-255
+// pinned) never changes a result: every setting, every tier, every dtype, rows long enough to be
+// tuned, the plain forward and the one with every statistic, and the fused gradient give the same
+// bits as the pinned default. The tuned runs repeat, so that the tuners' tournaments put different
+// distances on the same rows.
+UNIGAP_TEST("logprobs/prefetch_setting_never_changes_results") {
+  const unigap_isa best = unigap_isa_best();
+  const int before = unigap_logprobs_prefetch_kib();
+  CHECK(unigap_logprobs_set_prefetch_kib(-1) == UNIGAP_STATUS_INVALID_ARGUMENT);
+  CHECK(unigap_logprobs_set_prefetch_kib(256) == UNIGAP_STATUS_INVALID_ARGUMENT);
+  CHECK(unigap_logprobs_set_prefetch_kib(6) == UNIGAP_STATUS_OK && unigap_logprobs_prefetch_kib() == 6);
+  auto same = [](const void *x, const void *y, size_t bytes) { return std::memcmp(x, y, bytes) == 0; };
+  for (unigap_dtype dt : kDtypes)
+    for (int64_t v : {8192, 8192 + 37, 32000}) {
+      Problem p = make(70, v, dt, 1, 0.8f, 3);
+      for (int t = UNIGAP_ISA_SCALAR; t <= best; t++) {
+        unigap_isa_set(static_cast<unigap_isa>(t));
+        CHECK(unigap_logprobs_set_prefetch_kib(6) == UNIGAP_STATUS_OK);
+        const Out ref = run(p, 3);
+        Out plain_ref;
+        unigap_logprobs_args pa = args_for(p, plain_ref);
+        pa.token_entropy = nullptr, pa.token_correct = nullptr, pa.seq_logit_sum = nullptr;
+        CHECK(unigap_logprobs_forward(&pa) == UNIGAP_STATUS_OK);
+        for (int kib : {0, 0, 0, 1, 4, 12, 255, 0}) {
+          CHECK(unigap_logprobs_set_prefetch_kib(kib) == UNIGAP_STATUS_OK);
+          const Out o = run(p, 3);
+          Out plain;
+          unigap_logprobs_args qa = args_for(p, plain);
+          qa.token_entropy = nullptr, qa.token_correct = nullptr, qa.seq_logit_sum = nullptr;
+          CHECK(unigap_logprobs_forward(&qa) == UNIGAP_STATUS_OK);
+          const bool ok = same(o.logp.data(), ref.logp.data(), o.logp.size() * 4) &&
+                          same(o.lse.data(), ref.lse.data(), o.lse.size() * 4) &&
+                          same(o.ent.data(), ref.ent.data(), o.ent.size() * 4) &&
+                          same(o.correct.data(), ref.correct.data(), o.correct.size()) &&
+                          same(o.sum.data(), ref.sum.data(), o.sum.size() * 4) &&
+                          same(o.zsum.data(), ref.zsum.data(), o.zsum.size() * 8) && o.grad == ref.grad &&
+                          same(plain.logp.data(), plain_ref.logp.data(), plain.logp.size() * 4) &&
+                          same(plain.sum.data(), plain_ref.sum.data(), plain.sum.size() * 4);
+          if (!ok) std::fprintf(stderr, "    prefetch %d KiB: tier %d dtype %d v %lld: results differ\n", kib, t, dt, (long long)v);
+          CHECK(ok);
+        }
+      }
+    }
+  unigap_isa_set(best);
+  CHECK(unigap_logprobs_set_prefetch_kib(before) == UNIGAP_STATUS_OK);
+}
+
+// The tuner on made-up row times: it runs every distance in its tournament (runs of 8 rows, the
+// order rotating per period), settles on the fastest, follows when another one becomes the fastest,
+// and one stalled row does not move it.
+#include "logprobs/prefetch_tuner.h"
+
+UNIGAP_TEST("logprobs/prefetch_tuner_follows_the_fastest") {
+  namespace lp = unigap::logprobs;
+  lp::PrefetchTuner tu;
+  double cost[lp::PrefetchTuner::kArms] = {1.10, 1.00, 0.93, 0.95};  // ns per element, per arm
+  auto period = [&](int stall_at, int *seen) {  // one period of 512 rows; returns the arm run most
+    int count[lp::PrefetchTuner::kArms] = {};
+    for (int i = 0; i < 512; i++) {
+      const int arm = tu.pick();
+      if (i < 32) seen[i] = arm;
+      count[arm]++;
+      tu.add(i == stall_at ? 50 * cost[arm] : cost[arm]);
+    }
+    int most = 0;
+    for (int a = 1; a < lp::PrefetchTuner::kArms; a++)
+      if (count[a] > count[most]) most = a;
+    return most;
+  };
+  int seen0[32], seen1[32];
+  CHECK(period(-1, seen0) == 2);
+  for (int i = 0; i < 32; i++) CHECK(seen0[i] == i / 8);             // arms 0-3, 8 rows each
+  CHECK(period(-1, seen1) == 2);
+  for (int i = 0; i < 32; i++) CHECK(seen1[i] == (i / 8 + 1) % 4);  // the order rotated
+  cost[0] = 0.80;  // the machine changed: arm 0 is now the fastest; the estimates halve the old
+  int seen[32];     // figure away per tournament: (1.10 + 0.80) / 2 > 0.93 still, then 0.875 < 0.93
+  CHECK(period(-1, seen) == 2);
+  CHECK(period(-1, seen) == 0);
+  cost[0] = 1.10;
+  (void)period(-1, seen);
+  (void)period(-1, seen);
+  CHECK(period(-1, seen) == 2);
+  // a row stalled 50x in the first run of each period (every arm's run in turn, the order rotating)
+  for (int r = 0; r < 8; r++) CHECK(period(r == 0 ? -1 : 3, seen) == 2);
+  // distances: KiB ahead per arm, ascending, f32 and 16-bit
+  for (int a = 1; a < lp::PrefetchTuner::kArms; a++) CHECK(tu.kib(a, false) > tu.kib(a - 1, false) && tu.kib(a, true) > tu.kib(a - 1, true));
+}

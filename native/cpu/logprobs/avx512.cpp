@@ -5,7 +5,7 @@ namespace unigap {
 namespace logprobs {
 
 const Table &table_avx512() {
-  static const Table t = {true, {stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
+  static const Table t = {true, true, {stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
   return t;
 }
 

@@ -24,7 +24,7 @@ struct BF16NE : BF16 {
 }  // namespace
 
 const Table &table_avx512_bf16() {
-  static const Table t = {true, {stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16NE>, grad<F16>}};
+  static const Table t = {true, true, {stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16NE>, grad<F16>}};
   return t;
 }
 

@@ -460,6 +460,9 @@ constexpr int64_t kSweepBlock = 2048;
 // In time, 6 KiB of f32 is about 12 KiB of bf16 (half the bytes per element). prefetchnta was no
 // better and slows the fused backward, which re-reads the row from L2 (1.01 vs 0.98 for t0); a second,
 // far prefetcht2 on top of 4 KiB cost 4-5% on the quiet machine.
+// Since then the distance is tuned at run time per pool thread for rows of 8192 logits or more
+// (prefetch_tuner.h; stats() reads it from the flags): this is the default for shorter rows and for
+// callers that pass none (the A/B drivers in bench/ab).
 template <class T>
 constexpr int64_t kSweepPrefetch = sizeof(T) == 4 ? 6144 : 12288;
 
@@ -492,7 +495,8 @@ __attribute__((noinline)) void merge_lanes(__m512 zm, __m512 ls, __m512 lt, floa
 // partial sums and the constants fit the 32 registers, where the whole sweep spilled.
 template <class D>
 __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typename D::T *next, __m512 msafe,
-                                           const Exp2Sum &exr, __m512 &s0r, __m512 &s1r, typename Sweep<D>::Max &mxr) {
+                                           const Exp2Sum &exr, __m512 &s0r, __m512 &s1r, typename Sweep<D>::Max &mxr,
+                                           int64_t pfd) {
   using S = Sweep<D>;
   using T = typename D::T;
   [[maybe_unused]] constexpr int64_t C = D::kChunk;  // used only in some if-constexpr branches
@@ -527,8 +531,8 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
     const T *p = next + g * GE;
     if constexpr (W == 1) mx.add(S::raw(p), S::raw(p + C));
     else mx.add(S::raw(p));
-    _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch<T>, _MM_HINT_T0);
-    if (W == 1) _mm_prefetch(reinterpret_cast<const char *>(p) + kSweepPrefetch<T> + 64, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char *>(p) + pfd, _MM_HINT_T0);
+    if (W == 1) _mm_prefetch(reinterpret_cast<const char *>(p) + pfd + 64, _MM_HINT_T0);
   };
   __m512 e0, e1;  // stage 0 (load, subtract, clamp) one group further ahead
   load2(cur, d0, d1);
@@ -556,7 +560,7 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
 }
 
 template <class D, bool ENT, bool AM, bool ZS>
-void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
+void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out, int64_t pfd) {
   using S = Sweep<D>;
   using T = typename D::T;
   [[maybe_unused]] constexpr int64_t C = D::kChunk;  // used only in some if-constexpr branches
@@ -654,7 +658,7 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     // on the hardware prefetcher alone: f32 [4096, 32000], 2 threads, paired medians vs without,
     // 0.936-0.952 (bf16 0.941, 1 thread 0.926; fused with the gradient 0.989-0.991).
     for (int64_t i = 0; i < B; i += C) {
-      _mm_prefetch(reinterpret_cast<const char *>(row + i) + kSweepPrefetch<T>, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char *>(row + i) + pfd, _MM_HINT_T0);
       p1_chunk(row + i, mx);
     }
   } else {
@@ -679,7 +683,7 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     zm = mn;
     typename S::Max mx2;
     if (!ENT && !kWide1 && e - b == B && ne - e == B) {
-      sweep_block<D>(row + b, row + e, msafe, ex, s0, s1, mx2);
+      sweep_block<D>(row + b, row + e, msafe, ex, s0, s1, mx2, pfd);
     } else if (e - b == B && ne - e == B) {
       // pass 2 of this block interleaved with pass 1 of the next
       for (int64_t i = 0; i < B; i += 4 * C) {
@@ -698,7 +702,7 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
         }
         p1_pair(row + e + i + 2 * C, mx2);
         {
-          const char *pf = reinterpret_cast<const char *>(row + e + i) + kSweepPrefetch<T>;
+          const char *pf = reinterpret_cast<const char *>(row + e + i) + pfd;
           _mm_prefetch(pf, _MM_HINT_T0);
           _mm_prefetch(pf + 64, _MM_HINT_T0);
           _mm_prefetch(pf + 128, _MM_HINT_T0);
@@ -710,7 +714,7 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
         // the last block: start the stream of the row after this one (mostly the caller's next row;
         // a prefetch past the buffer's end never faults)
         const char *pf = reinterpret_cast<const char *>(row + n);
-        for (int64_t o = 0; o < kSweepPrefetch<T>; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+        for (int64_t o = 0; o < pfd; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
       }
       p2_range(b, e, msafe);
       if (e < ne) p1_range(e, ne, mx2);
@@ -742,8 +746,10 @@ void stats(const void *row, int64_t n, float mult, int flags, RowStats *out) {
       stats_t<D, decltype(ent)::value, decltype(am)::value, decltype(zs)::value>(row, n, mult, out);
     });
   }
+  const int kib = (flags >> kStatPrefetchShift) & 0xff;  // the caller's distance, or the default
+  const int64_t pfd = kib ? int64_t{kib} * 1024 : kSweepPrefetch<typename D::T>;
   with_stat_flags(flags, [&](auto ent, auto am, auto zs) {
-    stats_sweep_t<D, decltype(ent)::value, decltype(am)::value, decltype(zs)::value>(row, n, mult, out);
+    stats_sweep_t<D, decltype(ent)::value, decltype(am)::value, decltype(zs)::value>(row, n, mult, out, pfd);
   });
 }
 

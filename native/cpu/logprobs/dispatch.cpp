@@ -1,7 +1,11 @@
 // logprobs entry points: re-check the cheap invariants, resolve which rows count and what they
 // target (serial O(N)), run the per-ISA row kernels over rows on the thread pool, then reduce per
 // sequence (serial O(N), in double). The only unit that names ISA-specific symbols.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -9,11 +13,13 @@
 
 #include "isa_guard.h"
 #include "kernels.h"
+#include "prefetch_tuner.h"
 #include "unigap/half.h"
 #include "unigap/logprobs.h"
 
 namespace {
 
+using unigap::logprobs::PrefetchTuner;
 using unigap::logprobs::RowStats;
 using unigap::logprobs::Table;
 
@@ -56,11 +62,30 @@ struct Ctx {
   float inv_tau;
   float mult;  // into the tier's units: inv_tau, or inv_tau * log2(e) when tab->base2
   int stream;  // non-temporal gradient stores (out of place and large)
+  int pf_kib;  // the sweep's prefetch distance pinned (KiB), or 0: tuned per thread
   const int32_t *target;  // label of the row's target, -1 when the row is not counted
   const float *upstream;  // g_t per row (grad modes)
   float *logp;            // token logp (caller's or scratch)
   float *zsum;            // per-row raw logit sums (scratch) or NULL
 };
+
+// Rows shorter than this keep the tier's default (their sweep streams little).
+constexpr int64_t kTuneMinVocab = 8192;
+
+std::atomic<int> g_prefetch_kib{-1};  // -1: not yet read from UNIGAP_PREFETCH_KIB
+
+int prefetch_kib() {
+  int k = g_prefetch_kib.load(std::memory_order_relaxed);
+  if (k >= 0) return k;
+  static const int from_env = [] {
+    const char *e = std::getenv("UNIGAP_PREFETCH_KIB");
+    const int x = e && *e ? std::atoi(e) : 0;
+    return x >= 0 && x <= 255 ? x : 0;
+  }();
+  int expected = -1;
+  g_prefetch_kib.compare_exchange_strong(expected, from_env);
+  return g_prefetch_kib.load(std::memory_order_relaxed);
+}
 
 void rows(void *p, int64_t begin, int64_t end) {
   const Ctx &c = *static_cast<const Ctx *>(p);
@@ -71,6 +96,8 @@ void rows(void *p, int64_t begin, int64_t end) {
   if (fwd && a.token_entropy) flags |= unigap::logprobs::kStatEntropy;
   if (fwd && a.token_correct) flags |= unigap::logprobs::kStatArgmax;
   if (fwd && c.zsum) flags |= unigap::logprobs::kStatZsum;
+  thread_local PrefetchTuner tuners[2][2];
+  const bool tune = c.pf_kib == 0 && c.tab->tunable_prefetch && v >= kTuneMinVocab;
   for (int64_t t = begin; t < end; t++) {
     const int32_t y = c.target[t];
     const char *row = static_cast<const char *>(a.logits) + static_cast<size_t>(t) * v * c.esize;
@@ -97,7 +124,18 @@ void rows(void *p, int64_t begin, int64_t end) {
       lse_k = b2 ? c.g->token_lse[t] * unigap::logprobs::kLog2e : c.g->token_lse[t];
       logp = (xy - lse_k) * (b2 ? unigap::logprobs::kLn2 : 1.0f);
     } else {
-      c.tab->stats[c.di](row, v, c.mult, flags, &st);
+      if (c.pf_kib > 0 && c.tab->tunable_prefetch) {
+        c.tab->stats[c.di](row, v, c.mult, flags | (c.pf_kib << unigap::logprobs::kStatPrefetchShift), &st);
+      } else if (tune) {
+        PrefetchTuner &tu = tuners[c.esize == 2][flags != 0];
+        const int kib = tu.kib(tu.pick(), c.esize == 2);
+        const auto t0 = std::chrono::steady_clock::now();
+        c.tab->stats[c.di](row, v, c.mult, flags | (kib << unigap::logprobs::kStatPrefetchShift), &st);
+        tu.add(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+               static_cast<double>(v));
+      } else {
+        c.tab->stats[c.di](row, v, c.mult, flags, &st);
+      }
       const float xy = load_one(row, c.di, y) * c.mult;
       const float ls = b2 ? std::log2(st.s) : std::log(st.s);
       lse_k = st.m + ls;
@@ -194,6 +232,7 @@ unigap_status run(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, 
           1.0f / a->temperature,
           0.0f,
           0,
+          prefetch_kib(),
           target.data(),
           upstream.empty() ? nullptr : upstream.data(),
           logp,
@@ -232,6 +271,15 @@ unigap_status run(const unigap_logprobs_args *a, const unigap_logprobs_grad *g, 
 extern "C" {
 
 unigap_status unigap_logprobs_forward(const unigap_logprobs_args *a) { return run(a, nullptr, kForward); }
+
+unigap_status unigap_logprobs_set_prefetch_kib(int kib) {
+  if (kib < 0 || kib > 255) return UNIGAP_STATUS_INVALID_ARGUMENT;
+  prefetch_kib();  // the environment's value is read first, so it cannot overwrite this one later
+  g_prefetch_kib.store(kib, std::memory_order_relaxed);
+  return UNIGAP_STATUS_OK;
+}
+
+int unigap_logprobs_prefetch_kib(void) { return prefetch_kib(); }
 
 unigap_status unigap_logprobs_backward(const unigap_logprobs_args *a, const unigap_logprobs_grad *g) {
   return run(a, g, kBackward);

@@ -11,6 +11,10 @@ namespace unigap {
 namespace logprobs {
 
 enum StatFlags { kStatEntropy = 1, kStatArgmax = 2, kStatZsum = 4 };
+// Bits 8-15 of the flags: the software prefetch distance of the statistics' sweep in KiB, 0 for the
+// tier's default (only the AVX-512 tier reads it; see PrefetchTuner in dispatch.cpp). A prefetch
+// never changes a result: every distance gives the same bits.
+constexpr int kStatPrefetchShift = 8;
 
 // One row's statistics from one pass over the row, in the tier's units: x = fl(z * mult) where mult
 // is inv_tau (natural units, Table::base2 false) or inv_tau * log2(e) (base 2, Table::base2 true):
@@ -33,6 +37,7 @@ using RowGradFn = void (*)(const void *row, void *out, int64_t v, float mult, fl
 
 struct Table {
   bool base2;
+  bool tunable_prefetch;  // stats read the prefetch distance from the flags
   RowStatsFn stats[3];
   RowGradFn grad[3];
 };

@@ -84,7 +84,7 @@ void grad(const void *rowp, void *outp, int64_t n, float mult, float lse, float 
 }  // namespace
 
 const Table &table_scalar() {
-  static const Table t = {false, {stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
+  static const Table t = {false, false, {stats<F32>, stats<BF16>, stats<F16>}, {grad<F32>, grad<BF16>, grad<F16>}};
   return t;
 }
 
