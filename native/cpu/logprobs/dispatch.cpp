@@ -96,7 +96,7 @@ void rows(void *p, int64_t begin, int64_t end) {
   if (fwd && a.token_entropy) flags |= unigap::logprobs::kStatEntropy;
   if (fwd && a.token_correct) flags |= unigap::logprobs::kStatArgmax;
   if (fwd && c.zsum) flags |= unigap::logprobs::kStatZsum;
-  thread_local PrefetchTuner tuners[2][2];
+  thread_local PrefetchTuner tuners[2][2][2];  // [16-bit][extra statistics][gradient after]
   const bool tune = c.pf_kib == 0 && c.tab->tunable_prefetch && v >= kTuneMinVocab;
   for (int64_t t = begin; t < end; t++) {
     const int32_t y = c.target[t];
@@ -127,7 +127,7 @@ void rows(void *p, int64_t begin, int64_t end) {
       if (c.pf_kib > 0 && c.tab->tunable_prefetch) {
         c.tab->stats[c.di](row, v, c.mult, flags | (c.pf_kib << unigap::logprobs::kStatPrefetchShift), &st);
       } else if (tune) {
-        PrefetchTuner &tu = tuners[c.esize == 2][flags != 0];
+        PrefetchTuner &tu = tuners[c.esize == 2][flags != 0][bwd];
         const int kib = tu.kib(tu.pick(), c.esize == 2);
         const auto t0 = std::chrono::steady_clock::now();
         c.tab->stats[c.di](row, v, c.mult, flags | (kib << unigap::logprobs::kStatPrefetchShift), &st);

@@ -17,8 +17,9 @@ namespace logprobs {
 // weighs one row) is averaged into that distance's estimate, and the rest of the period runs the
 // lowest estimate. A per-row epsilon-greedy version with a moving average (one row in 16 exploring)
 // was tried first: its single rows carried the previous distance's stream in flight, and it kept
-// 0.995 where 8 KiB gave 0.937. One tuner per thread, dtype width and kind of row (the plain forward,
-// or with entropy / argmax / logit sum, whose rows cost more), kept across calls.
+// 0.995 where 8 KiB gave 0.937. One tuner per thread, dtype width and kind of row (the plain forward
+// or with entropy / argmax / logit sum, whose rows cost more; with the gradient written after it or
+// not), kept across calls.
 class PrefetchTuner {
  public:
   static constexpr int kArms = 4;
