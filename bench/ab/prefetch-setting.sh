@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A/B of the log-prob sweep's prefetch setting through the library (bench/ab/prefetch_setting_main.cpp):
-#   bash bench/ab/prefetch-setting.sh REPS DTYPE SETTING...   (DTYPE 0 = f32, 1 = bf16; SETTING 0 = tuned,
+#   bash bench/ab/prefetch-setting.sh REPS DTYPE SETTING...   (DTYPE 0 = f32, 1 = bf16, 2 = f16; SETTING 0 = tuned,
 #   N = pinned at N KiB; the first is the reference of the paired ratios; UNIGAP_THREADS=N as usual)
 #   e.g. bash bench/ab/prefetch-setting.sh 21 0 6 0 12
 # Needs the native build (npm install) for build/libunigap_core.a. Not part of the package or the tests.

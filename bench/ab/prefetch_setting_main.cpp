@@ -3,7 +3,7 @@
 // N = pinned at N KiB) timed interleaved per repetition on the same [4096, 32000] logits and the
 // thread pool of the library; prints medians and paired median ratios to the first setting. Linked
 // against build/libunigap_core.a by prefetch-setting.sh; not part of the package or the tests.
-// Args: REPS DTYPE(0 f32, 1 bf16) SETTING...
+// Args: REPS DTYPE(0 f32, 1 bf16, 2 f16) SETTING...
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -13,11 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "unigap/half.h"
 #include "unigap/logprobs.h"
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s REPS DTYPE(0 f32, 1 bf16) SETTING...\n", argv[0]);
+    std::fprintf(stderr, "usage: %s REPS DTYPE(0 f32, 1 bf16, 2 f16) SETTING...\n", argv[0]);
     return 2;
   }
   const int64_t N = 4096, V = 32000;
@@ -32,7 +33,8 @@ int main(int argc, char **argv) {
     const float f = static_cast<float>(static_cast<int>(s >> 9)) * (12.0f / (1 << 23)) - 6.0f;
     uint32_t b;
     std::memcpy(&b, &f, 4);
-    if (dtype) reinterpret_cast<uint16_t *>(x.data())[i] = static_cast<uint16_t>(b >> 16);
+    if (dtype == 2) reinterpret_cast<uint16_t *>(x.data())[i] = unigap_f32_to_f16(f);
+    else if (dtype) reinterpret_cast<uint16_t *>(x.data())[i] = static_cast<uint16_t>(b >> 16);
     else reinterpret_cast<float *>(x.data())[i] = f;
   }
   std::vector<int32_t> labels(N);
@@ -41,7 +43,7 @@ int main(int argc, char **argv) {
   const int64_t offsets[2] = {0, N};
   unigap_logprobs_args a{};
   a.logits = x.data();
-  a.dtype = dtype ? UNIGAP_DTYPE_BF16 : UNIGAP_DTYPE_F32;
+  a.dtype = dtype == 2 ? UNIGAP_DTYPE_F16 : dtype ? UNIGAP_DTYPE_BF16 : UNIGAP_DTYPE_F32;
   a.n_tokens = N;
   a.vocab = V;
   a.labels = labels.data();

@@ -532,43 +532,52 @@ UNIGAP_TEST("logprobs/prefetch_setting_never_changes_results") {
   CHECK(unigap_logprobs_set_prefetch_kib(before) == UNIGAP_STATUS_OK);
 }
 
-// The tuner on made-up row times: it runs every distance in its tournament (runs of 8 rows, the
-// order rotating per period), settles on the fastest, follows when another one becomes the fastest,
-// and one stalled row does not move it.
+// The tuner on made-up row times: it runs every distance in its tournament (runs of kRun rows, the
+// order rotating per period), times only those rows, settles on the fastest, follows (within a few
+// periods) when another one becomes the fastest, and one stalled row does not move it.
 #include "logprobs/prefetch_tuner.h"
 
 UNIGAP_TEST("logprobs/prefetch_tuner_follows_the_fastest") {
-  namespace lp = unigap::logprobs;
-  lp::PrefetchTuner tu;
-  double cost[lp::PrefetchTuner::kArms] = {1.10, 1.00, 0.93, 0.95};  // ns per element, per arm
-  auto period = [&](int stall_at, int *seen) {  // one period of 512 rows; returns the arm run most
-    int count[lp::PrefetchTuner::kArms] = {};
-    for (int i = 0; i < 512; i++) {
+  using Tuner = unigap::logprobs::PrefetchTuner;
+  constexpr int A = Tuner::kArms, R = static_cast<int>(Tuner::kRun), P = static_cast<int>(Tuner::kPeriod);
+  Tuner tu;
+  double cost[A] = {1.10, 1.00, 0.93, 0.95};  // ns per element, per arm
+  int seen[A * R], timed = 0;
+  auto period = [&](int stall_at) {  // one period; returns the arm that ran the most rows
+    int count[A] = {};
+    for (int i = 0; i < P; i++) {
       const int arm = tu.pick();
-      if (i < 32) seen[i] = arm;
+      if (i < A * R) seen[i] = arm;
       count[arm]++;
-      tu.add(i == stall_at ? 50 * cost[arm] : cost[arm]);
+      if (tu.timing()) {
+        timed++;
+        tu.done(i == stall_at ? 50 * cost[arm] : cost[arm]);
+      } else {
+        tu.done();
+      }
     }
     int most = 0;
-    for (int a = 1; a < lp::PrefetchTuner::kArms; a++)
+    for (int a = 1; a < A; a++)
       if (count[a] > count[most]) most = a;
     return most;
   };
-  int seen0[32], seen1[32];
-  CHECK(period(-1, seen0) == 2);
-  for (int i = 0; i < 32; i++) CHECK(seen0[i] == i / 8);             // arms 0-3, 8 rows each
-  CHECK(period(-1, seen1) == 2);
-  for (int i = 0; i < 32; i++) CHECK(seen1[i] == (i / 8 + 1) % 4);  // the order rotated
-  cost[0] = 0.80;  // the machine changed: arm 0 is now the fastest; the estimates halve the old
-  int seen[32];     // figure away per tournament: (1.10 + 0.80) / 2 > 0.93 still, then 0.875 < 0.93
-  CHECK(period(-1, seen) == 2);
-  CHECK(period(-1, seen) == 0);
+  CHECK(period(-1) == 2);
+  for (int i = 0; i < A * R; i++) CHECK(seen[i] == i / R);  // every arm, R rows each
+  CHECK(timed == A * (R - 1));                               // only tournament rows after a run's first
+  CHECK(period(-1) == 2);
+  for (int i = 0; i < A * R; i++) CHECK(seen[i] == (i / R + 1) % A);  // the order rotated
+  // the machine changed: arm 0 is now the fastest; the estimates move a quarter of the way per
+  // tournament, so the tuner follows after a few periods, not at once
+  cost[0] = 0.80;
+  int k = 1;
+  while (period(-1) != 0 && k < 6) k++;
+  CHECK(k >= 2 && k <= 4);
   cost[0] = 1.10;
-  (void)period(-1, seen);
-  (void)period(-1, seen);
-  CHECK(period(-1, seen) == 2);
+  k = 1;
+  while (period(-1) != 2 && k < 6) k++;
+  CHECK(k <= 4);
   // a row stalled 50x in the first run of each period (every arm's run in turn, the order rotating)
-  for (int r = 0; r < 8; r++) CHECK(period(r == 0 ? -1 : 3, seen) == 2);
-  // distances: KiB ahead per arm, ascending, f32 and 16-bit
-  for (int a = 1; a < lp::PrefetchTuner::kArms; a++) CHECK(tu.kib(a, false) > tu.kib(a - 1, false) && tu.kib(a, true) > tu.kib(a - 1, true));
+  for (int r = 0; r < 2 * A; r++) CHECK(period(3) == 2);
+  // distances: KiB ahead per arm, ascending
+  for (int a = 1; a < A; a++) CHECK(tu.kib(a) > tu.kib(a - 1));
 }

@@ -460,11 +460,16 @@ constexpr int64_t kSweepBlock = 2048;
 // In time, 6 KiB of f32 is about 12 KiB of bf16 (half the bytes per element). prefetchnta was no
 // better and slows the fused backward, which re-reads the row from L2 (1.01 vs 0.98 for t0); a second,
 // far prefetcht2 on top of 4 KiB cost 4-5% on the quiet machine.
-// Since then the distance is tuned at run time per pool thread for rows of 8192 logits or more
-// (prefetch_tuner.h; stats() reads it from the flags): this is the default for shorter rows and for
-// callers that pass none (the A/B drivers in bench/ab).
+// Since then (the stream runs across rows, see stats_sweep_t):
+// - f32 rows of 8192 logits or more take a distance tuned at run time per pool thread
+//   (prefetch_tuner.h; stats() reads it from the flags); 6 KiB stays the default for shorter rows
+//   and for callers that pass none (the A/B drivers in bench/ab).
+// - 16-bit rows: 8 KiB, not tuned (the distances lie within 1-3% of each other, less than the
+//   tuner's own cost). Through the library, paired medians vs 12 KiB (bench/ab/prefetch-setting.sh):
+//   bf16 at ~44 GB/s read 0.968 / 0.973, at ~60 GB/s 0.984-0.995; f16 at ~40 GB/s 0.979 / 0.994;
+//   6 and 16 KiB no better.
 template <class T>
-constexpr int64_t kSweepPrefetch = sizeof(T) == 4 ? 6144 : 12288;
+constexpr int64_t kSweepPrefetch = sizeof(T) == 4 ? 6144 : 8192;
 
 // The end of a sweep: the 16 lanes' (max, sum, entropy term) merged into the row's, in registers
 // (a scalar loop with libm exp2 costs ~0.2 cycle per element of a 32000-wide row). Out of line so

@@ -69,7 +69,7 @@ struct Ctx {
   float *zsum;            // per-row raw logit sums (scratch) or NULL
 };
 
-// Rows shorter than this keep the tier's default (their sweep streams little).
+// f32 rows shorter than this, and 16-bit rows, keep the tier's default (see prefetch_tuner.h).
 constexpr int64_t kTuneMinVocab = 8192;
 
 std::atomic<int> g_prefetch_kib{-1};  // -1: not yet read from UNIGAP_PREFETCH_KIB
@@ -96,8 +96,8 @@ void rows(void *p, int64_t begin, int64_t end) {
   if (fwd && a.token_entropy) flags |= unigap::logprobs::kStatEntropy;
   if (fwd && a.token_correct) flags |= unigap::logprobs::kStatArgmax;
   if (fwd && c.zsum) flags |= unigap::logprobs::kStatZsum;
-  thread_local PrefetchTuner tuners[2][2][2];  // [16-bit][extra statistics][gradient after]
-  const bool tune = c.pf_kib == 0 && c.tab->tunable_prefetch && v >= kTuneMinVocab;
+  thread_local PrefetchTuner tuners[2][2];  // [extra statistics][gradient after]
+  const bool tune = c.pf_kib == 0 && c.tab->tunable_prefetch && c.esize == 4 && v >= kTuneMinVocab;
   for (int64_t t = begin; t < end; t++) {
     const int32_t y = c.target[t];
     const char *row = static_cast<const char *>(a.logits) + static_cast<size_t>(t) * v * c.esize;
@@ -127,12 +127,17 @@ void rows(void *p, int64_t begin, int64_t end) {
       if (c.pf_kib > 0 && c.tab->tunable_prefetch) {
         c.tab->stats[c.di](row, v, c.mult, flags | (c.pf_kib << unigap::logprobs::kStatPrefetchShift), &st);
       } else if (tune) {
-        PrefetchTuner &tu = tuners[c.esize == 2][flags != 0][bwd];
-        const int kib = tu.kib(tu.pick(), c.esize == 2);
-        const auto t0 = std::chrono::steady_clock::now();
-        c.tab->stats[c.di](row, v, c.mult, flags | (kib << unigap::logprobs::kStatPrefetchShift), &st);
-        tu.add(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
-               static_cast<double>(v));
+        PrefetchTuner &tu = tuners[flags != 0][bwd];
+        const int f = flags | (tu.kib(tu.pick()) << unigap::logprobs::kStatPrefetchShift);
+        if (tu.timing()) {
+          const auto t0 = std::chrono::steady_clock::now();
+          c.tab->stats[c.di](row, v, c.mult, f, &st);
+          tu.done(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+                  static_cast<double>(v));
+        } else {
+          c.tab->stats[c.di](row, v, c.mult, f, &st);
+          tu.done();
+        }
       } else {
         c.tab->stats[c.di](row, v, c.mult, flags, &st);
       }

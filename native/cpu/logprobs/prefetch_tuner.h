@@ -6,41 +6,51 @@
 namespace unigap {
 namespace logprobs {
 
-// The statistics' software prefetch distance (AVX-512 sweep), tuned by each pool thread while it
-// works. The best distance moves with the memory system's state, which on a shared VM changes by
-// itself. f32 [4096, 32000], paired medians against the fixed 6 KiB (bench/ab/prefetch-setting.sh):
-// - machine reading ~60 GB/s, 2 threads: 8 KiB 0.937-0.940, 12 KiB 0.942-0.952, 4 KiB 1.082;
-// - 1 thread: 8 KiB 0.918-0.928, 12 KiB 0.915-0.951, 4 KiB 1.096;
-// - machine reading ~42 GB/s, 2 threads: 4 KiB 0.982, 12 KiB 1.054.
-// So each thread times its rows (a prefetch never changes a result): every kPeriod rows a tournament
-// runs each distance for kRun rows in a row, the median of a run's rows after its first (a stall
-// weighs one row) is averaged into that distance's estimate, and the rest of the period runs the
-// lowest estimate. A per-row epsilon-greedy version with a moving average (one row in 16 exploring)
-// was tried first: its single rows carried the previous distance's stream in flight, and it kept
-// 0.995 where 8 KiB gave 0.937. One tuner per thread, dtype width and kind of row (the plain forward
-// or with entropy / argmax / logit sum, whose rows cost more; with the gradient written after it or
-// not), kept across calls.
+// The software prefetch distance of the statistics' sweep over f32 rows (AVX-512 tier), tuned by
+// each pool thread while it works. The best distance moves with the memory system's state, which
+// on this shared VM changes by itself within minutes. f32 [4096, 32000] through the library, paired
+// medians against the fixed 6 KiB (bench/ab/prefetch-setting.sh, 2026-11-26):
+// - machine reading ~60 GB/s, 2 threads: 8 KiB 0.936-0.957, 12 KiB 0.955-0.960, 4 KiB 1.08-1.10;
+// - 1 thread: 8 KiB 0.918-0.931, 12 KiB 0.915-0.951, 4 KiB 1.096;
+// - machine reading ~42-44 GB/s, 2 threads: 4 KiB 0.982-1.001, 8 KiB 1.05-1.07, 12 KiB 1.054.
+// So each thread times rows (a prefetch never changes a result): every kPeriod rows a tournament
+// runs each distance for kRun rows in a row; the median of a run's rows after its first (which has
+// the previous distance's stream in flight; the median lets a stall weigh one row) moves that
+// distance's estimate a quarter of the way, and the rest of the period runs the lowest estimate.
+// Only tournament rows are timed (see timing()). Tuned, against the fixed 6 KiB: 0.953 / 0.972
+// (2 threads) and 0.942 (1 thread) at ~60 GB/s, 1.004 / 1.007 at ~44 GB/s.
+// Tried first: a per-row epsilon-greedy tuner (one row in 16 exploring, a moving average, every
+// row timed) kept 0.995 where 8 KiB gave 0.937; tournaments of 8-row runs with every row timed
+// still cost 2-7% against the distance they chose. 16-bit rows are not tuned (avx512_impl.h).
+// One tuner per thread and kind of row (the plain forward or with entropy / argmax / logit sum,
+// whose rows cost more; with the gradient written after it or not), kept across calls.
 class PrefetchTuner {
  public:
   static constexpr int kArms = 4;
-  // KiB ahead; 16-bit rows stream half the bytes per element, and measured best a bit further ahead
-  int kib(int arm, bool narrow) const { return (narrow ? kKib16 : kKib32)[arm]; }
+  static constexpr uint32_t kRun = 16, kPeriod = 1024;  // rows
+  // KiB ahead (f32 rows)
+  int kib(int arm) const { return kKib[arm]; }
   // The distance for the next row: a tournament opens every kPeriod rows, each distance running
   // kRun rows in a row (the order rotates); the rest of the period runs the best one so far.
   int pick() const {
     if (i_ < kArms * kRun) return static_cast<int>((i_ / kRun + round_) % kArms);
     return best_;
   }
-  // The time of the row just run with pick()'s distance, in ns per element.
-  void add(double ns_per_elem) {
-    if (i_ < kArms * kRun) {
-      const int arm = pick();
+  // Whether the next row's time is wanted: only inside a tournament, and not for a run's first row
+  // (it has the previous distance's stream in flight). Reading the clock waits for the core's
+  // window to drain (the vDSO clock orders rdtsc), which timing every row cost: bf16 rows of
+  // 32000 timed each ran 7% slower than the same distance untimed.
+  bool timing() const { return i_ < kArms * kRun && i_ % kRun != 0; }
+  // After every row: its time in ns per element when timing() asked for it (ignored otherwise).
+  void done(double ns_per_elem = 0) {
+    if (timing()) {
       const uint32_t j = i_ % kRun;
-      if (j > 0) run_[j - 1] = ns_per_elem;  // the first row after a switch has the old stream in flight
+      run_[j - 1] = ns_per_elem;
       if (j == kRun - 1) {
+        const int arm = pick();
         std::nth_element(run_, run_ + (kRun - 1) / 2, run_ + kRun - 1);  // the median: a stall is one row
         const double m = run_[(kRun - 1) / 2];
-        est_[arm] = est_[arm] == 0 ? m : (est_[arm] + m) / 2;
+        est_[arm] = est_[arm] == 0 ? m : est_[arm] + (m - est_[arm]) / 4;
         if (i_ == kArms * kRun - 1) {
           best_ = 0;
           for (int q = 1; q < kArms; q++)
@@ -52,8 +62,7 @@ class PrefetchTuner {
   }
 
  private:
-  static constexpr int kKib32[kArms] = {4, 6, 8, 12}, kKib16[kArms] = {6, 8, 12, 16};
-  static constexpr uint32_t kRun = 8, kPeriod = 512;
+  static constexpr int kKib[kArms] = {4, 6, 8, 12};
   double est_[kArms] = {};
   double run_[kRun - 1] = {};
   uint32_t i_ = 0, round_ = 0;

@@ -98,10 +98,10 @@ unigap_status unigap_logprobs_backward(const unigap_logprobs_args *a, const unig
  * forward outputs of `a` and writes g->grad_out. The upstream gradient must be known up front. */
 unigap_status unigap_logprobs_forward_backward(const unigap_logprobs_args *a, const unigap_logprobs_grad *g);
 
-/* The software prefetch distance of the statistics' sweep (AVX-512 tier, rows of 8192 or more
- * logits). 0, the default: each pool thread tunes it while it works, timing its rows and keeping
- * the fastest of four distances (the best one moves with the memory system's load). 1-255: pinned
- * at that many KiB ahead. The environment variable UNIGAP_PREFETCH_KIB sets the value at the first
+/* The software prefetch distance of the statistics' sweep (AVX-512 tier). 0, the default: each pool
+ * thread tunes it for f32 rows of 8192 or more logits while it works, timing a few rows and keeping
+ * the fastest of four distances (the best one moves with the memory system's load); other rows take
+ * the tier's default. 1-255: pinned at that many KiB ahead, for every dtype. The environment variable UNIGAP_PREFETCH_KIB sets the value at the first
  * call. A prefetch never changes a result: every setting gives the same bits. Returns
  * UNIGAP_STATUS_INVALID_ARGUMENT outside 0-255. Meant for benchmarks and A/B runs. */
 unigap_status unigap_logprobs_set_prefetch_kib(int kib);
