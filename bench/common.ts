@@ -43,6 +43,15 @@ export function machineLimits(): MachineLimits {
   return limitsCache;
 }
 
+/**
+ * The streaming-read bandwidth now (GB/s, best of `reps` sweeps over 512 MB with every pool thread),
+ * for benches that re-measure the limit next to their rows because the machine's state moves.
+ */
+export function probeReadGBs(reps = 5): number {
+  const native = loadNative() as unknown as { probeReadBandwidth(bytes: number, reps: number): number };
+  return native.probeReadBandwidth(512 * 1024 * 1024, reps);
+}
+
 export interface BenchCase {
   /** Row label, e.g. 'scoreLogprobs forward'. */
   op: string;
