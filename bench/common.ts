@@ -28,13 +28,10 @@ let limitsCache: MachineLimits | undefined;
 /** Measure (once per process) the read bandwidth and FMA peak of this machine. */
 export function machineLimits(): MachineLimits {
   if (limitsCache) return limitsCache;
-  const native = loadNative() as unknown as {
-    probeReadBandwidth(bytes: number, reps: number): number;
-    probeFmaPeak(iters: number, reps: number): number;
-  };
+  const native = loadNative() as unknown as { probeFmaPeak(iters: number, reps: number): number };
   const info = backendInfo();
   limitsCache = {
-    readGBs: native.probeReadBandwidth(512 * 1024 * 1024, 7),
+    readGBs: probeReadGBs(7),
     fmaGflops: native.probeFmaPeak(20_000_000, 5),
     isa: info.cpu.isa ?? 'unknown',
     threads: info.cpu.threads,

@@ -450,7 +450,7 @@ constexpr int64_t kSweepBlock = 2048;
 // spread thin among the exponentials, so without it the core keeps too few misses in flight to
 // stream from memory (2 threads, [4096, 32000], best of 12 runs: f32 12.8 ms without, 11.0 ms at
 // 8 KiB; bf16 10.9 -> 5.4 ms). The best distance depends on the state of this VM, so it was chosen
-// from variants compiled side by side in one process and timed interleaved (bench/ab/sweep-prefetch.sh;
+// from variants compiled side by side in one process and timed interleaved (bench/ab/header-ab.sh;
 // paired median ratios, [4096, 32000], 2026-11-26, Zen 4/5 VM):
 // - f32, vs 4 KiB: quiet machine at ~41 GB/s read: 6 KiB 1.00-1.03, 8 / 12 KiB 1.04-1.05 (4 KiB
 //   matches the read probe there); the other core busy: 6 KiB 0.91, 8 / 12 KiB 0.84-0.86; one quiet
@@ -466,7 +466,8 @@ constexpr int64_t kSweepBlock = 2048;
 //   and for callers that pass none (the A/B drivers in bench/ab).
 // - 16-bit rows: 8 KiB, not tuned (the distances lie within 1-3% of each other, less than the
 //   tuner's own cost). Through the library, paired medians vs 12 KiB (bench/ab/prefetch-setting.sh):
-//   bf16 at ~44 GB/s read 0.968 / 0.973, at ~60 GB/s 0.984-0.995; f16 at ~40 GB/s 0.979 / 0.994;
+//   bf16 in the slow memory state 0.968 / 0.973, in the fast one (probe 61-77 GB/s) 0.984-0.995;
+//   f16 (slow state) 0.979 / 0.994;
 //   6 and 16 KiB no better.
 template <class T>
 constexpr int64_t kSweepPrefetch = sizeof(T) == 4 ? 6144 : 8192;

@@ -1,7 +1,6 @@
 // logprobs entry points: re-check the cheap invariants, resolve which rows count and what they
 // target (serial O(N)), run the per-ISA row kernels over rows on the thread pool, then reduce per
 // sequence (serial O(N), in double). The only unit that names ISA-specific symbols.
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -97,7 +96,8 @@ void rows(void *p, int64_t begin, int64_t end) {
   if (fwd && a.token_correct) flags |= unigap::logprobs::kStatArgmax;
   if (fwd && c.zsum) flags |= unigap::logprobs::kStatZsum;
   thread_local PrefetchTuner tuners[2][2];  // [extra statistics][gradient after]
-  const bool tune = c.pf_kib == 0 && c.tab->tunable_prefetch && c.esize == 4 && v >= kTuneMinVocab;
+  const int pinned = c.tab->tunable_prefetch ? c.pf_kib : 0;  // tiers without a tunable sweep get 0
+  const bool tune = c.tab->tunable_prefetch && pinned == 0 && c.esize == 4 && v >= kTuneMinVocab;
   for (int64_t t = begin; t < end; t++) {
     const int32_t y = c.target[t];
     const char *row = static_cast<const char *>(a.logits) + static_cast<size_t>(t) * v * c.esize;
@@ -124,22 +124,17 @@ void rows(void *p, int64_t begin, int64_t end) {
       lse_k = b2 ? c.g->token_lse[t] * unigap::logprobs::kLog2e : c.g->token_lse[t];
       logp = (xy - lse_k) * (b2 ? unigap::logprobs::kLn2 : 1.0f);
     } else {
-      if (c.pf_kib > 0 && c.tab->tunable_prefetch) {
-        c.tab->stats[c.di](row, v, c.mult, flags | (c.pf_kib << unigap::logprobs::kStatPrefetchShift), &st);
-      } else if (tune) {
-        PrefetchTuner &tu = tuners[flags != 0][bwd];
-        const int f = flags | (tu.kib(tu.pick()) << unigap::logprobs::kStatPrefetchShift);
-        if (tu.timing()) {
-          const auto t0 = std::chrono::steady_clock::now();
-          c.tab->stats[c.di](row, v, c.mult, f, &st);
-          tu.done(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
-                  static_cast<double>(v));
-        } else {
-          c.tab->stats[c.di](row, v, c.mult, f, &st);
-          tu.done();
-        }
+      // the prefetch distance: the tuner's, the pinned one, or 0 (the tier's default)
+      PrefetchTuner *tu = tune ? &tuners[flags != 0][bwd] : nullptr;
+      const int f = flags | ((tu ? tu->kib(tu->pick()) : pinned) << unigap::logprobs::kStatPrefetchShift);
+      if (tu && tu->timing()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        c.tab->stats[c.di](row, v, c.mult, f, &st);
+        tu->done(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+                 static_cast<double>(v));
       } else {
-        c.tab->stats[c.di](row, v, c.mult, flags, &st);
+        c.tab->stats[c.di](row, v, c.mult, f, &st);
+        if (tu) tu->done();
       }
       const float xy = load_one(row, c.di, y) * c.mult;
       const float ls = b2 ? std::log2(st.s) : std::log(st.s);

@@ -12,7 +12,7 @@ namespace logprobs {
 
 enum StatFlags { kStatEntropy = 1, kStatArgmax = 2, kStatZsum = 4 };
 // Bits 8-15 of the flags: the software prefetch distance of the statistics' sweep in KiB, 0 for the
-// tier's default (only the AVX-512 tier reads it; see PrefetchTuner in dispatch.cpp). A prefetch
+// tier's default (only the AVX-512 tier reads it; see prefetch_tuner.h). A prefetch
 // never changes a result: every distance gives the same bits.
 constexpr int kStatPrefetchShift = 8;
 

@@ -10,15 +10,16 @@ namespace logprobs {
 // each pool thread while it works. The best distance moves with the memory system's state, which
 // on this shared VM changes by itself within minutes. f32 [4096, 32000] through the library, paired
 // medians against the fixed 6 KiB (bench/ab/prefetch-setting.sh, 2026-11-26):
-// - machine reading ~60 GB/s, 2 threads: 8 KiB 0.936-0.957, 12 KiB 0.955-0.960, 4 KiB 1.08-1.10;
+// - fast memory state (6 KiB reading 57-60 GB/s), 2 threads: 8 KiB 0.936-0.957, 12 KiB 0.942-0.960,
+//   4 KiB 1.08-1.10;
 // - 1 thread: 8 KiB 0.918-0.931, 12 KiB 0.915-0.951, 4 KiB 1.096;
-// - machine reading ~42-44 GB/s, 2 threads: 4 KiB 0.982-1.001, 8 KiB 1.05-1.07, 12 KiB 1.054.
+// - slow memory state (6 KiB reading 42-44 GB/s), 2 threads: 4 KiB 0.982-1.001, 8 KiB 1.05-1.07, 12 KiB 1.054.
 // So each thread times rows (a prefetch never changes a result): every kPeriod rows a tournament
 // runs each distance for kRun rows in a row; the median of a run's rows after its first (which has
 // the previous distance's stream in flight; the median lets a stall weigh one row) moves that
 // distance's estimate a quarter of the way, and the rest of the period runs the lowest estimate.
 // Only tournament rows are timed (see timing()). Tuned, against the fixed 6 KiB: 0.953 / 0.972
-// (2 threads) and 0.942 (1 thread) at ~60 GB/s, 1.004 / 1.007 at ~44 GB/s.
+// (2 threads) and 0.942 (1 thread) in the fast state, 1.004 / 1.007 in the slow one.
 // Tried first: a per-row epsilon-greedy tuner (one row in 16 exploring, a moving average, every
 // row timed) kept 0.995 where 8 KiB gave 0.937; tournaments of 8-row runs with every row timed
 // still cost 2-7% against the distance they chose. 16-bit rows are not tuned (avx512_impl.h).

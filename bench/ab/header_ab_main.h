@@ -1,4 +1,4 @@
-// Driver body of bench/ab/sweep-prefetch.sh (included after the generated variant namespaces, which
+// Driver body of bench/ab/header-ab.sh (included after the generated variant namespaces, which
 // define names[], f32[], b16[], g32[], g16[] and NK). Times each variant of the AVX-512 row statistics
 // (and, with FUSED = 1, the row gradient after it) and a plain read probe, interleaved per repetition
 // on the same buffer, and prints medians and the paired median ratio of each variant to the first.
