@@ -463,6 +463,54 @@ describe('inputs', () => {
     expect(Array.from(big64.seqSum)).toEqual(Array.from(packed.seqSum));
   });
 
+  it('N·V > 2^31: rows more than 4 GiB into bf16 logits (a sparse 4.3 GB array only the counted rows touch)', () => {
+    setIsa(best);
+    const v = 32003;
+    const rs = Math.floor(2 ** 31 / v); // the row that straddles element 2^31
+    const n = rs + 6;
+    const rows = [0, rs, rs + 1, n - 1];
+    const logits = new Uint16Array(n * v); // zero pages until written
+    expect(n * v).toBeGreaterThan(2 ** 31);
+    const { data: compact, values } = makeLogits(rows.length, v, 31, 'bf16');
+    const labels = new Int32Array(n).fill(-100);
+    const compactLabels = makeLabels(rows.length, v, 32);
+    rows.forEach((r, k) => {
+      logits.set((compact as Uint16Array).subarray(k * v, (k + 1) * v), r * v);
+      labels[r] = compactLabels[k];
+    });
+    const opts = { entropy: true, accuracy: true, logitSums: true, temperature: 0.9 } as const;
+    const got = scoreLogprobs(logits, labels, {
+      ...opts,
+      shape: [n, v],
+      dtype: 'bf16',
+      offsets: Int32Array.of(0, rs + 1, n),
+    });
+    const want = scoreLogprobs(compact, compactLabels, {
+      ...opts,
+      shape: [rows.length, v],
+      dtype: 'bf16',
+      offsets: Int32Array.of(0, 2, 4),
+    });
+    const ref = referenceLogprobs({
+      logits: values,
+      labels: compactLabels,
+      nTokens: rows.length,
+      vocab: v,
+      temperature: 0.9,
+    });
+    rows.forEach((r, k) => {
+      expect(got.tokenLogprobs[r]).toBe(want.tokenLogprobs[k]);
+      expect(got.tokenEntropy![r]).toBe(want.tokenEntropy![k]);
+      expect(got.tokenCorrect![r]).toBe(want.tokenCorrect![k]);
+      expect(got.tokenLogprobs[r]).toBeCloseTo(ref.tokenLogp[k], 4);
+    });
+    expect(got.tokenLogprobs[1]).toBe(0);
+    expect(got.tokenLogprobs[rs + 2]).toBe(0);
+    expect(Array.from(got.seqCount)).toEqual([2, 2]);
+    expect(Array.from(got.seqSum)).toEqual(Array.from(want.seqSum));
+    expect(Array.from(got.seqLogitSum!)).toEqual(Array.from(want.seqLogitSum!));
+  });
+
   it('N = 0 returns empty results', () => {
     const r = scoreLogprobs(new Float32Array(0), new Int32Array(0), { shape: [0, 10] });
     expect(r.tokenLogprobs).toHaveLength(0);

@@ -581,3 +581,115 @@ UNIGAP_TEST("logprobs/prefetch_tuner_follows_the_fastest") {
   // distances: KiB ahead per arm, ascending
   for (int a = 1; a < A; a++) CHECK(tu.kib(a) > tu.kib(a - 1));
 }
+
+// Sizes are 64-bit: N * V > 2^31 elements, so the last rows start more than 4 GiB (bf16, f16) or
+// 8 GiB (f32) into the logits. The logits live in a sparse anonymous mapping that only the checked
+// rows touch: the row that straddles element 2^31, the one after it, the last two and the first;
+// every other row is ignored, which the forward skips. Every tier and dtype gives the same bits on
+// those rows as on a compact copy of them (per-token statistics and per-sequence sums over sequences
+// that span the 2^31 boundary). The fused in-place gradient (bf16, best tier) writes every row (zeros
+// where ignored): 4.3 GB touched once, then unmapped.
+#include <sys/mman.h>
+
+UNIGAP_TEST("logprobs/offsets_beyond_2pow31") {
+  const unigap_isa best = unigap_isa_best();
+  const int64_t V = 32003, N = (int64_t(1) << 31) / V + 40, rs = (int64_t(1) << 31) / V;
+  CHECK(N * V > (int64_t(1) << 31) && rs * V < (int64_t(1) << 31) && (rs + 1) * V > (int64_t(1) << 31));
+  const int64_t rows[] = {0, rs, rs + 1, N - 2, N - 1};
+  const int64_t K = 5;
+  for (unigap_dtype dt : kDtypes) {
+    const size_t es = dt == UNIGAP_DTYPE_F32 ? 4 : 2, bytes = static_cast<size_t>(N * V) * es;
+    void *map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(map != MAP_FAILED);
+    if (map == MAP_FAILED) return;
+    char *big = static_cast<char *>(map);
+    Problem p = make(K, V, dt, 0, 0.8f, 1);  // the compact copy: fresh values, labels, upstream gradients
+    std::vector<int32_t> labels(static_cast<size_t>(N), -100);
+    for (int64_t k = 0; k < K; k++) {
+      std::memcpy(big + static_cast<size_t>(rows[k] * V) * es, static_cast<const char *>(p.logits()) + static_cast<size_t>(k * V) * es,
+                  static_cast<size_t>(V) * es);
+      p.labels[k] = static_cast<int32_t>((k * 7919 + 11) % V);
+      labels[static_cast<size_t>(rows[k])] = p.labels[k];
+    }
+    p.mask.assign(static_cast<size_t>(K), 1);
+    p.offsets = {0, 2, K};  // {rows 0, rs} and {rs + 1, N - 2, N - 1}, as in the big buffer
+    p.gseq = {0.7f, -1.3f};
+    const std::vector<int64_t> offsets = {0, rs + 1, N};
+    for (int t = UNIGAP_ISA_SCALAR; t <= best; t++) {
+      unigap_isa_set(static_cast<unigap_isa>(t));
+      Out want;
+      unigap_logprobs_args w = args_for(p, want);
+      w.mask = nullptr;
+      CHECK(unigap_logprobs_forward(&w) == UNIGAP_STATUS_OK);
+      Out got;
+      got.logp.assign(static_cast<size_t>(N), std::nanf(""));
+      got.lse = got.ent = got.logp;
+      got.correct.assign(static_cast<size_t>(N), 0xaa);
+      got.sum.assign(2, std::nanf(""));
+      got.mean = got.sum;
+      got.count.assign(2, -7);
+      got.zsum.assign(2, std::nan(""));
+      unigap_logprobs_args a = w;
+      a.logits = big;
+      a.n_tokens = N;
+      a.labels = labels.data();
+      a.offsets = offsets.data();
+      a.token_logp = got.logp.data();
+      a.token_entropy = got.ent.data();
+      a.token_correct = got.correct.data();
+      a.token_lse = got.lse.data();
+      a.seq_sum = got.sum.data();
+      a.seq_count = got.count.data();
+      a.seq_mean = got.mean.data();
+      a.seq_logit_sum = got.zsum.data();
+      CHECK(unigap_logprobs_forward(&a) == UNIGAP_STATUS_OK);
+      int bad = 0;
+      for (int64_t k = 0; k < K; k++) {
+        const size_t r = static_cast<size_t>(rows[k]);
+        bad += got.logp[r] != want.logp[k] || got.lse[r] != want.lse[k] || got.ent[r] != want.ent[k] ||
+               got.correct[r] != want.correct[k] || !std::isfinite(got.logp[r]);
+      }
+      for (size_t s = 0; s < 2; s++)
+        bad += got.sum[s] != want.sum[s] || got.count[s] != want.count[s] || got.mean[s] != want.mean[s] ||
+               got.zsum[s] != want.zsum[s] || got.count[s] != (s ? 3 : 2);
+      bad += got.logp[1] != 0 || got.logp[static_cast<size_t>(N - 3)] != 0;  // ignored rows: 0
+      if (bad) std::fprintf(stderr, "    2^31: tier %d dtype %d: %d differences\n", t, dt, bad);
+      CHECK(bad == 0);
+    }
+    if (dt == UNIGAP_DTYPE_BF16) {  // the fused gradient in place: every row written
+      unigap_isa_set(best);
+      Out want;
+      unigap_logprobs_args w = args_for(p, want);
+      w.mask = nullptr;
+      std::vector<uint16_t> compact = p.h;
+      w.logits = compact.data();
+      unigap_logprobs_grad gw{p.gseq.data(), nullptr, nullptr, compact.data()};
+      CHECK(unigap_logprobs_forward_backward(&w, &gw) == UNIGAP_STATUS_OK);
+      Out got;
+      unigap_logprobs_args a = args_for(p, got);
+      a.mask = nullptr;
+      got.logp.assign(static_cast<size_t>(N), std::nanf(""));
+      a.token_logp = got.logp.data();
+      a.token_entropy = nullptr;
+      a.token_correct = nullptr;
+      a.token_lse = nullptr;
+      a.logits = big;
+      a.n_tokens = N;
+      a.labels = labels.data();
+      a.offsets = offsets.data();
+      unigap_logprobs_grad ga{p.gseq.data(), nullptr, nullptr, big};
+      // an ignored row past 2^31 holds a marker the gradient must overwrite with zeros
+      std::memset(big + static_cast<size_t>((N - 3) * V) * es, 0xff, static_cast<size_t>(V) * es);
+      CHECK(unigap_logprobs_forward_backward(&a, &ga) == UNIGAP_STATUS_OK);
+      int bad = 0;
+      for (int64_t k = 0; k < K; k++)
+        bad += std::memcmp(big + static_cast<size_t>(rows[k] * V) * es, compact.data() + k * V, static_cast<size_t>(V) * es) != 0;
+      const auto *zero = reinterpret_cast<const uint16_t *>(big + static_cast<size_t>((N - 3) * V) * es);
+      for (int64_t i = 0; i < V; i++) bad += zero[i] != 0;
+      if (bad) std::fprintf(stderr, "    2^31 gradient: %d rows differ\n", bad);
+      CHECK(bad == 0);
+    }
+    munmap(map, bytes);
+  }
+  unigap_isa_set(best);
+}
