@@ -499,6 +499,17 @@ __attribute__((noinline)) void merge_lanes(__m512 zm, __m512 ls, __m512 lt, floa
 // g - 2 and st3 of g - 3, so the ops the core receives mostly have their inputs already.
 // Out of line, so that its register allocation sees only this loop: two vectors per group, two
 // partial sums and the constants fit the 32 registers, where the whole sweep spilled.
+// Whether sweep_block's raw-word clamp of bf16 is exact for these per-lane maxima (see there): every
+// lane has -2^22 <= msafe mult < 2^16 (false for a NaN lane; the generic loop then runs, which clamps
+// d = z - msafe in f32 and is exact for any msafe). Far from zero or at low temperature, e.g. logits
+// above 111 tau, a clamp at msafe - 160 / mult on the raw words would hold a positive T, where the
+// bits' order is not the floats' (it clamped every logit above T down to T).
+inline bool bf16_raw_clamp_ok(__m512 msafe, float mult) {
+  const __m512 x = _mm512_mul_ps(msafe, _mm512_set1_ps(mult));
+  return (_mm512_cmp_ps_mask(x, _mm512_set1_ps(-4194304.0f), _CMP_GE_OQ) &
+          _mm512_cmp_ps_mask(x, _mm512_set1_ps(65536.0f), _CMP_LT_OQ)) == 0xffff;
+}
+
 template <class D>
 __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typename D::T *next, __m512 msafe,
                                            const Exp2Sum &exr, __m512 &s0r, __m512 &s1r, typename Sweep<D>::Max &mxr,
@@ -513,11 +524,16 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
   typename S::Max mx = mxr;
   __m512 s0 = s0r, s1 = s1r;
   __m512 d0, d1, j0, j1, a0, a1, r0, r1;
-  // bf16: the clamp on the raw words, once per 32 (z >= msafe - 160 / mult, truncated to bf16, laid
-  // out as vpunpck{l,h}wd will read it back: vpackusdw of a lane vector with itself)
+  // bf16: the clamp on the raw words, once per 32: z >= T' with T' the bf16 truncation of
+  // T = msafe - 2^16 / mult, laid out as vpunpck{l,h}wd will read it back (vpackusdw of a lane vector
+  // with itself). vpminuw clamps by the bits, which is the float order only where T' < 0; the caller
+  // takes this loop only where -2^22 <= msafe mult < 2^16 in every lane (bf16_raw_clamp_ok), so that
+  // T' < 0 and, T' lying in [T, msafe - 32256 / mult] (truncation moves T by at most |T| / 128), a
+  // clamped element weighs exactly 0 (as every z with (z - msafe) mult < -150 does) and every kept
+  // one has (z - msafe) mult >= -2^16, inside the range of Exp2Sum's magic-number rounding.
   __m512i lo16 = _mm512_setzero_si512();
   if constexpr (W == 2) {
-    const __m512i lb = _mm512_srli_epi32(_mm512_castps_si512(_mm512_sub_ps(msafe, _mm512_set1_ps(160.0f / ex.c[0]))), 16);
+    const __m512i lb = _mm512_srli_epi32(_mm512_castps_si512(_mm512_sub_ps(msafe, _mm512_set1_ps(65536.0f / ex.c[0]))), 16);
     lo16 = _mm512_packus_epi32(lb, lb);
   }
   auto load2 = [&](const T *p, __m512 &z0, __m512 &z1) UNIGAP_AI_LAMBDA {
@@ -688,7 +704,7 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out, int64
     s1 = s2 = s3 = _mm512_setzero_ps();
     zm = mn;
     typename S::Max mx2;
-    if (!ENT && !kWide1 && e - b == B && ne - e == B) {
+    if (!ENT && !kWide1 && e - b == B && ne - e == B && (W == 1 || bf16_raw_clamp_ok(msafe, mult))) {
       sweep_block<D>(row + b, row + e, msafe, ex, s0, s1, mx2, pfd);
     } else if (e - b == B && ne - e == B) {
       // pass 2 of this block interleaved with pass 1 of the next
