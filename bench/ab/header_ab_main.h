@@ -3,6 +3,8 @@
 // (and, with FUSED = 1, the row gradient after it) and a plain read probe, interleaved per repetition
 // on the same buffer, and prints medians and the paired median ratio of each variant to the first.
 // Args: REPS THREADS DTYPE(0 f32, 1 bf16) FUSED(0/1). Rows: [4096, 32000], logits uniform in [-6, 6).
+// Environment: AB_V=n sets the row length (default 32000); AB_L2ROWS=k makes each thread cycle over
+// k rows of its own part instead of streaming them (k rows that fit L2: the kernels' compute alone).
 using ::unigap::logprobs::RowStats;
 
 static float probe_sum(const float *x, int64_t n) {
@@ -17,7 +19,8 @@ static float probe_sum(const float *x, int64_t n) {
 }
 
 int main(int argc, char **argv) {
-  const int64_t N = 4096, V = 32000;
+  const int64_t N = 4096, V = getenv("AB_V") ? atoll(getenv("AB_V")) : 32000;
+  const int64_t l2rows = getenv("AB_L2ROWS") ? atoll(getenv("AB_L2ROWS")) : 0;
   const int reps = argc > 1 ? atoi(argv[1]) : 21, T = argc > 2 ? atoi(argv[2]) : 2;
   const int dtype = argc > 3 ? atoi(argv[3]) : 0, fused = argc > 4 ? atoi(argv[4]) : 0;
   const size_t es = dtype ? 2 : 4;
@@ -51,7 +54,9 @@ int main(int argc, char **argv) {
             ps[q % 64] = probe_sum(reinterpret_cast<float *>(x) + n * q / T, n / T);
             return;
           }
-          for (int64_t r = N * q / T; r < N * (q + 1) / T; r++) {
+          const int64_t r0 = N * q / T;
+          for (int64_t rr = r0; rr < N * (q + 1) / T; rr++) {
+            const int64_t r = l2rows ? r0 + (rr - r0) % l2rows : rr;
             (dtype ? b16[v] : f32[v])(x + r * V * es, V, 1.4426950408889634f, 0, &out[r]);
             if (fused)
               (dtype ? g16[v] : g32[v])(x + r * V * es, gout + r * V * es, V, 1.4426950408889634f,
@@ -65,8 +70,8 @@ int main(int argc, char **argv) {
   for (int v = 0; v < NV; v++) {
     auto w = t[v];
     std::sort(w.begin(), w.end());
-    printf("%-12s median %7.2f ms  p20 %7.2f  min %7.2f  %5.1f GB/s\n", v == NK ? "read probe" : names[v], w[reps / 2],
-           w[reps / 5], w[0], bytes / w[reps / 2] / 1e6);
+    printf("%-12s median %7.2f ms  p20 %7.2f  min %7.2f  %5.1f GB/s  %.4f ns/elem/thread\n", v == NK ? "read probe" : names[v],
+           w[reps / 2], w[reps / 5], w[0], bytes / w[reps / 2] / 1e6, w[reps / 2] * 1e6 * T / static_cast<double>(N * V));
   }
   for (int v = 1; v < NV; v++) {
     std::vector<double> r;
