@@ -23,7 +23,7 @@ import {
 import { dpoLossReference, type RefLossType } from '../../lib/reference/dpo.js';
 import { decodeLogits, encodeHalf, referenceLogprobs } from '../../lib/reference/logprobs.js';
 import { pairedCosineRef, similarityMatrixRef, toFloat64 } from '../../lib/reference/similarity.js';
-import { tiersAvailable } from '../helpers.js';
+import { randn, tiersAvailable } from '../helpers.js';
 
 const seed = Number(process.env.UNIGAP_FC_SEED ?? 20261126);
 const numRuns = Number(process.env.UNIGAP_FC_RUNS ?? 80);
@@ -119,6 +119,71 @@ describe('logprobs properties', () => {
         allClose('gradient', g, ref.grad!, gtol, 1e-6 + (gtol * 2.5) / s.temperature);
       }),
       params,
+    );
+  });
+});
+
+describe('logprobs properties on long rows', () => {
+  // Rows long enough for the SIMD tiers' blocked sweeps (AVX-512: blocks of 2048, the plain forward
+  // software-pipelined), logits at any offset and spread, temperatures from 1e-3 to 10, with and
+  // without the extra statistics (they take different kernels), with and without the fused gradient:
+  // logp and lse within a few fp32 ulps of |lse| of the float64 reference.
+  const arb = fc.record({
+    N: fc.integer({ min: 1, max: 3 }),
+    V: fc.integer({ min: 4096, max: 12000 }),
+    mean: fc.oneof(fc.constant(0), fc.double({ min: -3e4, max: 3e4, noNaN: true })),
+    spread: fc.double({ min: 0.01, max: 300, noNaN: true }),
+    logTemperature: fc.double({ min: -3, max: 1, noNaN: true }),
+    dtype: fc.constantFrom('f32', 'bf16', 'f16'),
+    tier: fc.constantFrom(...tiers),
+    stats: fc.boolean(),
+    gradient: fc.boolean(),
+    seed: fc.integer({ min: 1, max: 2 ** 30 }),
+  });
+  it('the forward and the fused gradient match the float64 reference at any offset and temperature', () => {
+    fc.assert(
+      fc.property(arb, (s) => {
+        setIsa(s.tier);
+        const temperature = 10 ** s.logTemperature;
+        const raw = randn(s.N * s.V, s.seed, s.spread).map((x) => x + s.mean);
+        const dtype = s.dtype as 'f32' | 'bf16' | 'f16';
+        const data = dtype === 'f32' ? raw : encodeHalf(raw, dtype);
+        const decoded = decodeLogits(data, dtype);
+        if (decoded.some((x) => !Number.isFinite(x))) return; // beyond f16's range
+        const lab = Int32Array.from({ length: s.N }, (_, i) => (s.seed * (i + 7)) % s.V);
+        const gradSeq = [0.75];
+        const r = scoreLogprobs(data, lab, {
+          shape: [s.N, s.V],
+          temperature,
+          ...(dtype === 'f32' ? {} : { dtype }),
+          ...(s.stats ? { entropy: true, accuracy: true, logitSums: true } : {}),
+          ...(s.gradient ? { gradient: { seq: Float32Array.from(gradSeq) } } : {}),
+        });
+        const ref = referenceLogprobs({
+          logits: decoded,
+          labels: lab,
+          nTokens: s.N,
+          vocab: s.V,
+          temperature,
+          ...(s.gradient ? { gradSeq } : {}),
+        });
+        for (let t = 0; t < s.N; t++) {
+          const tol = 2e-5 * (1 + Math.abs(ref.tokenLse[t]));
+          if (!close(r.tokenLogprobs[t], ref.tokenLogp[t], 0, tol) || !close(r.tokenLse[t], ref.tokenLse[t], 0, tol))
+            throw new Error(
+              `row ${t}: logp ${r.tokenLogprobs[t]} vs ${ref.tokenLogp[t]}, lse ${r.tokenLse[t]} vs ${ref.tokenLse[t]}`,
+            );
+        }
+        // The gradient carries the fp32 rounding of z / tau - lse: a few ulp(max |z / tau|) in the
+        // exponent, so its tolerance grows with that; past 2^14 there is nothing left to compare.
+        const xmax = decoded.reduce((m, x) => Math.max(m, Math.abs(x)), 0) / temperature;
+        if (s.gradient && xmax < 2 ** 14) {
+          const g = dtype === 'f32' ? (r.gradient as Float32Array) : decodeLogits(r.gradient as Uint16Array, dtype);
+          const gtol = (dtype === 'f32' ? 1e-5 : dtype === 'f16' ? 2e-3 : 1.6e-2) + 6 * xmax * 2 ** -23;
+          allClose('gradient', g, ref.grad!, gtol, 1e-6 + (gtol * 2.5) / temperature);
+        }
+      }),
+      { seed, numRuns: Math.max(10, Math.round(numRuns / 2)) },
     );
   });
 });
