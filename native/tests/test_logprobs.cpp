@@ -443,8 +443,12 @@ UNIGAP_TEST("logprobs/one_hot_and_nan_rows_exact") {
           unigap_isa_set(static_cast<unigap_isa>(t));
           Out o = run(p, 3);  // fused: forward outputs and the gradient
           int bad = 0;
+          Out q;  // and the plain forward (no entropy, argmax or logit sum: its own sweep)
+          unigap_logprobs_args a = args_for(p, q);
+          a.token_entropy = nullptr, a.token_correct = nullptr, a.seq_logit_sum = nullptr;
+          CHECK(unigap_logprobs_forward(&a) == UNIGAP_STATUS_OK);
           for (int64_t r = 0; r < n; r++) {
-            bad += !(o.logp[r] == 0 && o.ent[r] == 0 && o.correct[r] == 1);
+            bad += !(o.logp[r] == 0 && o.ent[r] == 0 && o.correct[r] == 1 && q.logp[r] == 0);
             for (int64_t k = 0; k < v; k++) bad += grad_at(p, o, static_cast<size_t>(r * v + k)) != 0;
           }
           if (bad)
@@ -469,14 +473,15 @@ UNIGAP_TEST("logprobs/one_hot_and_nan_rows_exact") {
       }
       for (int t = UNIGAP_ISA_SCALAR; t <= best; t++) {
         unigap_isa_set(static_cast<unigap_isa>(t));
-        for (int ent = 0; ent < 2; ent++) {
+        for (int ent = -1; ent < 2; ent++) {  // -1: the plain forward (no entropy, argmax, logit sum)
           Out o;
           unigap_logprobs_args a = args_for(p, o);
-          if (!ent) a.token_entropy = nullptr;
+          if (ent != 1) a.token_entropy = nullptr;
+          if (ent == -1) a.token_correct = nullptr, a.seq_logit_sum = nullptr;
           CHECK(unigap_logprobs_forward(&a) == UNIGAP_STATUS_OK);
           int bad = 0;
-          for (int64_t r = 0; r + 1 < n; r++) bad += !(std::isnan(o.logp[r]) && std::isnan(o.lse[r]) && (!ent || std::isnan(o.ent[r])));
-          bad += !std::isfinite(o.logp[n - 1]) || !std::isfinite(o.lse[n - 1]) || (ent && !std::isfinite(o.ent[n - 1]));
+          for (int64_t r = 0; r + 1 < n; r++) bad += !(std::isnan(o.logp[r]) && std::isnan(o.lse[r]) && (ent != 1 || std::isnan(o.ent[r])));
+          bad += !std::isfinite(o.logp[n - 1]) || !std::isfinite(o.lse[n - 1]) || (ent == 1 && !std::isfinite(o.ent[n - 1]));
           if (bad) std::fprintf(stderr, "    NaN rows: tier %d dtype %d v %lld entropy %d: %d wrong\n", t, dt, (long long)v, ent, bad);
           CHECK(bad == 0);
         }
