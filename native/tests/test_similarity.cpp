@@ -115,6 +115,51 @@ UNIGAP_TEST("similarity/matrix_tiers_vs_reference_and_scalar") {
   unigap_isa_set(unigap_isa_best());
 }
 
+// Rows of any finite magnitude (scaled by 2^e, e from -149 to 126: f32 denormals to near f32's
+// largest values, mixed within one matrix), every tier: the paired cosine and the cosine matrix
+// (pre-packed and streamed B, f32 and bf16 sources) against the float64 reference. Their f32 sums of
+// squares underflow or overflow there, which once gave 0 (as for a zero row) or NaN.
+UNIGAP_TEST("similarity/rows_of_any_magnitude") {
+  const int exps[] = {0, -149, -140, -120, -100, -70, 60, 70, 100, 120, 126};
+  const Shape shapes[] = {{11, 13, 37}, {100, 40, 129}, {3, 300, 64}};
+  for (int t : tiers()) {
+    unigap_isa_set(unigap_isa(t));
+    for (const Shape &s : shapes) {
+      auto a = randm(s.n, s.d), b = randm(s.m, s.d);
+      auto scale = [&](std::vector<float> &x, int64_t rows, int off) {
+        for (int64_t r = 0; r < rows; r++) {
+          const int e = exps[(r + off) % (sizeof exps / sizeof exps[0])];
+          for (int64_t k = 0; k < s.d; k++) x[r * s.d + k] = std::ldexp(x[r * s.d + k] * 0.25f, e);
+        }
+      };
+      scale(a, s.n, 0);
+      scale(b, s.m, 3);
+      int bad = 0;
+      for (int dt = 0; dt < 2; dt++) {  // f32, then bf16 (the same values rounded to bf16)
+        std::vector<uint16_t> ah(a.size()), bh(b.size());
+        std::vector<float> ar = a, br = b;
+        if (dt) {
+          for (size_t i = 0; i < a.size(); i++) ar[i] = unigap_bf16_to_f32(ah[i] = unigap_f32_to_bf16(a[i]));
+          for (size_t i = 0; i < b.size(); i++) br[i] = unigap_bf16_to_f32(bh[i] = unigap_f32_to_bf16(b[i]));
+        }
+        const void *pa = dt ? static_cast<const void *>(ah.data()) : ar.data(), *pb = dt ? static_cast<const void *>(bh.data()) : br.data();
+        const unigap_dtype type = dt ? UNIGAP_DTYPE_BF16 : UNIGAP_DTYPE_F32;
+        const int64_t np = std::min(s.n, s.m);
+        std::vector<float> pc(np, NAN), mat(s.n * s.m, NAN);
+        CHECK(unigap_similarity_paired_cosine(pa, type, pb, type, np, s.d, pc.data()) == UNIGAP_STATUS_OK);
+        CHECK(unigap_similarity_matrix(pa, type, s.n, pb, type, s.m, s.d, 1, 1.f, 0.f, mat.data()) == UNIGAP_STATUS_OK);
+        for (int64_t i = 0; i < np; i++) bad += !harness::close(pc[i], ref_cos(&ar[i * s.d], &br[i * s.d], s.d, true), 1e-5, 2e-6);
+        for (int64_t i = 0; i < s.n; i++)
+          for (int64_t j = 0; j < s.m; j++)
+            bad += !harness::close(mat[i * s.m + j], ref_cos(&ar[i * s.d], &br[j * s.d], s.d, true), 1e-5, 1e-5);
+      }
+      if (bad) std::fprintf(stderr, "    tier %d shape %lld x %lld x %lld: %d off\n", t, (long long)s.n, (long long)s.m, (long long)s.d, bad);
+      CHECK(bad == 0);
+    }
+  }
+  unigap_isa_set(unigap_isa_best());
+}
+
 UNIGAP_TEST("similarity/topk_and_ranks_match_full_matrix") {
   for (int t : tiers()) {
     unigap_isa_set(unigap_isa(t));

@@ -310,10 +310,13 @@ describe('dpo properties', () => {
 describe('similarity properties', () => {
   const dtypes = ['f32', 'f64', 'bf16', 'f16'] as const;
   type Dt = (typeof dtypes)[number];
-  const embed = (vals: number[], n: number, d: number, dtype: Dt) => {
-    // Values below 1e-3 in magnitude become 0: the f32 kernels square each element, so vectors of
-    // norm < ~1e-19 underflow to a zero vector (cosine 0), which the float64 reference does not do.
-    const x = Float32Array.from(vals, (v) => (Math.abs(v) < 1e-3 ? 0 : v));
+  // Rows scaled by 2^e (cosine only: raw dot products of such rows overflow f32 by design): tiny rows
+  // whose f32 squares underflow (down to f32 denormals) and huge ones whose squares overflow; the
+  // cosine family must still match the float64 reference (its norms fall back to f64 there).
+  // f16 cannot hold such values, so its rows keep e = 0.
+  const EXPS = [0, 0, 0, -140, -100, -70, 70, 100, 120];
+  const embed = (vals: number[], n: number, d: number, dtype: Dt, exps: number[]) => {
+    const x = Float32Array.from(vals, (v, i) => v * 2 ** (dtype === 'f16' ? 0 : exps[Math.floor(i / d)]));
     const data = dtype === 'f32' ? x : dtype === 'f64' ? Float64Array.from(x) : encodeHalf(x, dtype);
     return {
       emb: { data, dims: [n, d], ...(dtype === 'bf16' || dtype === 'f16' ? { dtype } : {}) },
@@ -336,15 +339,17 @@ describe('similarity properties', () => {
         s: fc.constant(s),
         a: fc.array(f32(-4, 4), { minLength: s.N * s.D, maxLength: s.N * s.D }),
         b: fc.array(f32(-4, 4), { minLength: s.M * s.D, maxLength: s.M * s.D }),
+        ea: fc.array(fc.constantFrom(...(s.normalize ? EXPS : [0])), { minLength: s.N, maxLength: s.N }),
+        eb: fc.array(fc.constantFrom(...(s.normalize ? EXPS : [0])), { minLength: s.M, maxLength: s.M }),
       }),
     );
 
   it('matrix, top-k, ranks, paired cosine and CLIPScore match the float64 reference', () => {
     fc.assert(
-      fc.property(arb, ({ s, a, b }) => {
+      fc.property(arb, ({ s, a, b, ea, eb }) => {
         setIsa(s.tier);
-        const A = embed(a, s.N, s.D, s.da);
-        const Bm = embed(b, s.M, s.D, s.db);
+        const A = embed(a, s.N, s.D, s.da, ea);
+        const Bm = embed(b, s.M, s.D, s.db, eb);
         const ref = similarityMatrixRef(A.f64, s.N, Bm.f64, s.M, s.D, { normalize: s.normalize });
         // f32 accumulation: |error| <= ~D * eps * sum|a_i b_i| (raw) or ~D * eps (cosine)
         const atol = (s.normalize ? 1 : 16 * s.D) * s.D * 2e-7 + 1e-6;

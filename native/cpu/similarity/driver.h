@@ -69,6 +69,24 @@ inline float finish_cos(double ab, double aa, double bb) {
   return static_cast<float>(ab / (std::sqrt(aa) * std::sqrt(bb)));
 }
 
+// The f32 sums of squares in [2^-100, 2^100] leave every partial sum finite and every product's
+// underflow far below the result's rounding; outside it (tiny rows whose squares underflow, huge ones
+// whose squares overflow, zero and non-finite rows) the row is redone in f64, where the products of
+// two f32 values are exact and can neither overflow nor underflow.
+inline bool f32_sums_safe(float aa, float bb) {
+  return aa >= 0x1p-100f && aa <= 0x1p100f && bb >= 0x1p-100f && bb <= 0x1p100f;
+}
+inline float cos_f64(const float *a, const float *b, int64_t d) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t k = 0; k < d; k++) {
+    const double x = a[k], y = b[k];
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  return finish_cos(ab, aa, bb);
+}
+
 template <class T>
 unigap_status paired(const void *a, unigap_dtype da, const void *b, unigap_dtype db, int64_t n, int64_t d,
                      float *out) {
@@ -78,7 +96,7 @@ unigap_status paired(const void *a, unigap_dtype da, const void *b, unigap_dtype
       for (int64_t i = lo; i < hi; i++) {
         float ab, aa, bb;
         T::dot3(A + i * d, B + i * d, d, &ab, &aa, &bb);
-        out[i] = finish_cos(ab, aa, bb);
+        out[i] = f32_sums_safe(aa, bb) ? finish_cos(ab, aa, bb) : cos_f64(A + i * d, B + i * d, d);
       }
     };
     parallel(n, std::max<int64_t>(1, 16384 / d), body);
@@ -108,7 +126,7 @@ unigap_status paired(const void *a, unigap_dtype da, const void *b, unigap_dtype
       row_to_f32<T>(b, db, i, d, buf + d);
       float ab, aa, bb;
       T::dot3(buf, buf + d, d, &ab, &aa, &bb);
-      out[i] = finish_cos(ab, aa, bb);
+      out[i] = f32_sums_safe(aa, bb) ? finish_cos(ab, aa, bb) : cos_f64(buf, buf + d, d);
     }
     free_bytes(buf, 2 * d * 4);
   };
@@ -128,6 +146,7 @@ template <class T>
 void pack_range(const void *src, unigap_dtype dt, int64_t rows, int64_t d, int P, int normalize, float *dst,
                 int64_t p_lo, int64_t p_hi, float *tmp) {
   float inv[64];
+  double exact[64];  // rows normalised after pack_panel, in f64 (inv[r] = 0 there), else 0
   for (int64_t p = p_lo; p < p_hi; p++) {
     const int valid = static_cast<int>(std::min<int64_t>(P, rows - p * P));
     const float *base;
@@ -137,18 +156,43 @@ void pack_range(const void *src, unigap_dtype dt, int64_t rows, int64_t d, int P
       for (int r = 0; r < valid; r++) row_to_f32<T>(src, dt, p * P + r, d, tmp + static_cast<int64_t>(r) * d);
       base = tmp;
     }
+    bool patch = false;
     for (int r = 0; r < P; r++) {
+      exact[r] = 0;
       if (r >= valid) {
         inv[r] = 0.f;
       } else if (normalize) {
-        float s = T::sumsq(base + static_cast<int64_t>(r) * d, d);
-        // NaN fails s > 0 -> 0, and NaN * 0 keeps the NaN elements: the row stays poisoned.
-        inv[r] = s > 0 ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(s))) : 0.f;
+        const float *row = base + static_cast<int64_t>(r) * d;
+        const float s = T::sumsq(row, d);
+        if (s >= 0x1p-100f && s <= 0x1p100f) {
+          inv[r] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(s)));
+        } else if (std::isnan(s)) {
+          inv[r] = 0.f;  // NaN * 0 keeps the NaN elements: the row stays poisoned
+        } else {
+          // zero, tiny (squares underflow f32), huge (they overflow) or holding an infinity: the sum of
+          // squares again in f64, where f32 squares neither underflow nor overflow
+          double s64 = 0;
+          for (int64_t k = 0; k < d; k++) s64 += static_cast<double>(row[k]) * row[k];
+          const double inv64 = s64 > 0 ? 1.0 / std::sqrt(s64) : 0.0;  // an infinity gives 0: inf * 0 = NaN
+          if (inv64 == 0 || (inv64 >= 0x1p-126 && inv64 <= 0x1p126)) {
+            inv[r] = static_cast<float>(inv64);
+          } else {  // 1 / |row| is no normal f32: the row is normalised in f64 after the panel is packed
+            inv[r] = 0.f;
+            exact[r] = inv64;
+            patch = true;
+          }
+        }
       } else {
         inv[r] = 1.f;
       }
     }
-    T::pack_panel(base, d, P, valid, inv, dst + (p - p_lo) * d * P);
+    float *o = dst + (p - p_lo) * d * P;
+    T::pack_panel(base, d, P, valid, inv, o);
+    for (int r = 0; patch && r < valid; r++)
+      if (exact[r] != 0) {
+        const float *row = base + static_cast<int64_t>(r) * d;
+        for (int64_t k = 0; k < d; k++) o[k * P + r] = static_cast<float>(row[k] * exact[r]);
+      }
   }
 }
 

@@ -18,8 +18,14 @@
  * s_ij = sum_k â_ik b̂_jk and the magnitude of the inputs cannot overflow the dot product.
  *
  * Zero vectors. A row whose norm is 0 has cosine 0 with everything (never NaN): its normalised row is
- * all zeros. Finite inputs whose sum of squares overflows f32 (|x| above ~1e19) are outside the
- * contract.
+ * all zeros.
+ *
+ * Range. Every finite input works on the CPU, tiny or huge: a row whose f32 sum of squares falls
+ * outside [2^-100, 2^100] (its squares underflow, e.g. every |x| below ~1e-20, or overflow, |x| above
+ * ~1e19) has its sums (paired cosine: with the dot product) redone in f64, where the products of f32
+ * values are exact, and is normalised in f64 where 1 / |row| is no normal f32. Raw dot products
+ * (normalize = 0) are f32 sums of f32 products and overflow as such. The CUDA kernels keep f32 sums of
+ * squares: there, rows with |x| outside about [1e-19, 1e19] are outside the contract.
  *
  * NaN. A NaN (or an infinity) in input row a_i makes exactly the outputs that depend on a_i NaN: c_i,
  * row i of S, the scores of query i in top-k, rank r_i; likewise a non-finite b_j poisons c_j, column
