@@ -25,6 +25,13 @@ struct Problem {
   size_t esize() const { return dtype == UNIGAP_DTYPE_F32 ? 4 : 2; }
 };
 
+// Element i of the logits := x in the problem's dtype; f keeps the value the kernels will read.
+void set_value(Problem &p, size_t i, float x) {
+  if (p.dtype == UNIGAP_DTYPE_BF16) x = unigap_bf16_to_f32(p.h[i] = unigap_f32_to_bf16(x));
+  else if (p.dtype == UNIGAP_DTYPE_F16) x = unigap_f16_to_f32(p.h[i] = unigap_f32_to_f16(x));
+  p.f[i] = x;
+}
+
 Problem make(int64_t n, int64_t v, unigap_dtype dt, int shift, float tau, int64_t nseq) {
   Problem p;
   p.n = n;
@@ -34,17 +41,7 @@ Problem make(int64_t n, int64_t v, unigap_dtype dt, int shift, float tau, int64_
   p.tau = tau;
   p.f.resize(static_cast<size_t>(n * v));
   p.h.resize(p.f.size());
-  for (size_t i = 0; i < p.f.size(); i++) {
-    float x = harness::normal(0.f, 3.f);
-    if (dt == UNIGAP_DTYPE_BF16) {
-      p.h[i] = unigap_f32_to_bf16(x);
-      x = unigap_bf16_to_f32(p.h[i]);
-    } else if (dt == UNIGAP_DTYPE_F16) {
-      p.h[i] = unigap_f32_to_f16(x);
-      x = unigap_f16_to_f32(p.h[i]);
-    }
-    p.f[i] = x;
-  }
+  for (size_t i = 0; i < p.f.size(); i++) set_value(p, i, harness::normal(0.f, 3.f));
   p.labels.resize(static_cast<size_t>(n));
   p.mask.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; i++) {
@@ -239,12 +236,7 @@ UNIGAP_TEST("logprobs/output_subsets_match_scalar") {
         if (c.v >= 2048) {
           // -inf logits, huge negative ones, and a NaN of either sign in (counted) rows of their own
           const float huge = dt == UNIGAP_DTYPE_F16 ? -60000.f : -3e38f;
-          auto put = [&](int64_t r, int64_t k, float x) {
-            const size_t i = static_cast<size_t>(r * p.v + k);
-            if (dt == UNIGAP_DTYPE_BF16) p.h[i] = unigap_f32_to_bf16(x);
-            else if (dt == UNIGAP_DTYPE_F16) p.h[i] = unigap_f32_to_f16(x);
-            p.f[i] = x;
-          };
+          auto put = [&](int64_t r, int64_t k, float x) { set_value(p, static_cast<size_t>(r * p.v + k), x); };
           for (int64_t k = 0; k < p.v; k += 89) put(1, k, -INFINITY);
           for (int64_t k = 5; k < p.v; k += 61) put(2, k, huge);
           put(0, p.v / 2 + 5, -std::nanf(""));  // a negative NaN: unseen by a signed integer max
@@ -426,12 +418,7 @@ UNIGAP_TEST("logprobs/one_hot_and_nan_rows_exact") {
       for (float tau : {1.f, 0.6f, 1e-20f, 1e20f}) {
         const int64_t n = 6;
         Problem p = make(n, v, dt, 0, tau, 1);
-        auto put = [&](int64_t r, int64_t k, float x) {
-          const size_t i = static_cast<size_t>(r * p.v + k);
-          if (dt == UNIGAP_DTYPE_BF16) p.h[i] = unigap_f32_to_bf16(x);
-          else if (dt == UNIGAP_DTYPE_F16) p.h[i] = unigap_f32_to_f16(x);
-          p.f[i] = x;
-        };
+        auto put = [&](int64_t r, int64_t k, float x) { set_value(p, static_cast<size_t>(r * p.v + k), x); };
         const int64_t at[] = {0, v / 2, v - 1, std::min<int64_t>(2 * 2048 + 5, v - 1), 3 % v, std::max<int64_t>(v - 9, 0)};
         for (int64_t r = 0; r < n; r++) {
           for (int64_t k = 0; k < v; k++) put(r, k, -INFINITY);
@@ -463,11 +450,7 @@ UNIGAP_TEST("logprobs/one_hot_and_nan_rows_exact") {
       const int64_t n = 2 * static_cast<int64_t>(sizeof nanat / sizeof nanat[0]) + 1;
       Problem p = make(n, v, dt, 0, 1.f, 1);
       for (int64_t r = 0; r + 1 < n; r++) {
-        const size_t i = static_cast<size_t>(r * v + std::min(nanat[r / 2], v - 1));
-        const float x = r % 2 ? -std::nanf("") : std::nanf("");
-        if (dt == UNIGAP_DTYPE_BF16) p.h[i] = unigap_f32_to_bf16(x);
-        else if (dt == UNIGAP_DTYPE_F16) p.h[i] = unigap_f32_to_f16(x);
-        p.f[i] = x;
+        set_value(p, static_cast<size_t>(r * v + std::min(nanat[r / 2], v - 1)), r % 2 ? -std::nanf("") : std::nanf(""));
         p.mask[r] = 1;
         if (p.labels[r] < 0) p.labels[r] = 1;
       }
@@ -718,17 +701,7 @@ UNIGAP_TEST("logprobs/far_and_cold_rows_match_scalar") {
       for (const Case &cs : cases) {
         if (dt == UNIGAP_DTYPE_F16 && !cs.f16) continue;
         Problem p = make(6, v, dt, 0, cs.tau, 2);
-        for (size_t i = 0; i < p.f.size(); i++) {
-          float x = cs.mean + cs.spread * harness::normal();
-          if (dt == UNIGAP_DTYPE_BF16) {
-            p.h[i] = unigap_f32_to_bf16(x);
-            x = unigap_bf16_to_f32(p.h[i]);
-          } else if (dt == UNIGAP_DTYPE_F16) {
-            p.h[i] = unigap_f32_to_f16(x);
-            x = unigap_f16_to_f32(p.h[i]);
-          }
-          p.f[i] = x;
-        }
+        for (size_t i = 0; i < p.f.size(); i++) set_value(p, i, cs.mean + cs.spread * harness::normal());
         unigap_isa_set(UNIGAP_ISA_SCALAR);
         const Out f0 = run(p, 0), fb0 = run(p, 3);
         for (int t = UNIGAP_ISA_AVX2; t <= best; t++) {
