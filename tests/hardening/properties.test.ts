@@ -125,15 +125,20 @@ describe('logprobs properties', () => {
 
 describe('logprobs properties on long rows', () => {
   // Rows long enough for the SIMD tiers' blocked sweeps (AVX-512: blocks of 2048, the plain forward
-  // software-pipelined), logits at any offset and spread, temperatures from 1e-3 to 10, with and
+  // software-pipelined), logits at any offset (to +-1e30) and spread (0.01 to 1e6), temperatures from
+  // 1e-8 to 1e4, with and
   // without the extra statistics (they take different kernels), with and without the fused gradient:
   // logp and lse within a few fp32 ulps of |lse| of the float64 reference.
   const arb = fc.record({
     N: fc.integer({ min: 1, max: 3 }),
     V: fc.integer({ min: 4096, max: 12000 }),
-    mean: fc.oneof(fc.constant(0), fc.double({ min: -3e4, max: 3e4, noNaN: true })),
-    spread: fc.double({ min: 0.01, max: 300, noNaN: true }),
-    logTemperature: fc.double({ min: -3, max: 1, noNaN: true }),
+    mean: fc.oneof(
+      fc.constant(0),
+      fc.double({ min: -3e4, max: 3e4, noNaN: true }),
+      fc.double({ min: -1e30, max: 1e30, noNaN: true }),
+    ),
+    spread: fc.oneof(fc.double({ min: 0.01, max: 300, noNaN: true }), fc.double({ min: 300, max: 1e6, noNaN: true })),
+    logTemperature: fc.double({ min: -8, max: 4, noNaN: true }),
     dtype: fc.constantFrom('f32', 'bf16', 'f16'),
     tier: fc.constantFrom(...tiers),
     stats: fc.boolean(),
