@@ -126,9 +126,8 @@ describe('logprobs properties', () => {
 describe('logprobs properties on long rows', () => {
   // Rows long enough for the SIMD tiers' blocked sweeps (AVX-512: blocks of 2048, the plain forward
   // software-pipelined), logits at any offset (to +-1e30) and spread (0.01 to 1e6), temperatures from
-  // 1e-8 to 1e4, with and
-  // without the extra statistics (they take different kernels), with and without the fused gradient:
-  // logp and lse within a few fp32 ulps of |lse| of the float64 reference.
+  // 1e-8 to 1e4, with and without the extra statistics (they take different kernels), with and without
+  // the fused gradient: logp and lse within a few fp32 ulps of |lse| of the float64 reference.
   const arb = fc.record({
     N: fc.integer({ min: 1, max: 3 }),
     V: fc.integer({ min: 4096, max: 12000 }),
