@@ -11,6 +11,7 @@ import {
   backendInfo,
   clipScore,
   dpoLoss,
+  logprobsBackward,
   pairedCosine,
   retrievalRanks,
   scoreLogprobs,
@@ -185,6 +186,15 @@ describe('logprobs properties on long rows', () => {
           const g = dtype === 'f32' ? (r.gradient as Float32Array) : decodeLogits(r.gradient as Uint16Array, dtype);
           const gtol = (dtype === 'f32' ? 1e-5 : dtype === 'f16' ? 2e-3 : 1.6e-2) + 6 * xmax * 2 ** -23;
           allClose('gradient', g, ref.grad!, gtol, 1e-6 + (gtol * 2.5) / temperature);
+          // the separate backward, given the forward's lse (one sweep), is the same gradient
+          const b = logprobsBackward(
+            data,
+            lab,
+            { seq: Float32Array.from(gradSeq) },
+            { shape: [s.N, s.V], temperature, lse: r.tokenLse, ...(dtype === 'f32' ? {} : { dtype }) },
+          ).gradient;
+          const bg = dtype === 'f32' ? (b as Float32Array) : decodeLogits(b as Uint16Array, dtype);
+          allClose('backward gradient', bg, ref.grad!, gtol, 1e-6 + (gtol * 2.5) / temperature);
         }
       }),
       { seed, numRuns: Math.max(10, Math.round(numRuns / 2)) },
@@ -305,6 +315,65 @@ describe('dpo properties', () => {
             ).toBe(true);
           }
         }
+      }),
+      params,
+    );
+  });
+
+  it('dpoLoss matches the TRL reference at sequence log-probs of any magnitude', () => {
+    // Summed over hundreds of image tokens, sequence log-probs reach -1e4 and beyond; the loss family
+    // sees only differences of them, which stay large. No finite differences here: at these scales
+    // they measure the reference's rounding, not its slope.
+    const big = fc.double({ min: -3e4, max: 0, noNaN: true });
+    const arbBig = fc
+      .record({
+        B: fc.integer({ min: 1, max: 8 }),
+        lossType: fc.constantFrom(...types),
+        beta: fc.double({ min: 0.01, max: 2, noNaN: true }),
+        fDivergence: fc.constantFrom('reverse_kl', 'js'),
+      })
+      .chain((s) =>
+        fc.record({
+          s: fc.constant(s),
+          v: fc.array(fc.tuple(big, big, big, big), { minLength: s.B, maxLength: s.B }),
+          n: fc.array(fc.integer({ min: 1, max: 2000 }), { minLength: s.B, maxLength: s.B }),
+        }),
+      );
+    fc.assert(
+      fc.property(arbBig, ({ s, v, n }) => {
+        const [pc, pr, qc, qr] = [0, 1, 2, 3].map((k) => v.map((t) => t[k]));
+        const refIn = {
+          policyChosen: pc,
+          policyRejected: pr,
+          referenceChosen: qc,
+          referenceRejected: qr,
+          chosenTokens: n,
+          rejectedTokens: n,
+        };
+        const r = dpoLoss(
+          {
+            policyChosen: Float64Array.from(pc),
+            policyRejected: Float64Array.from(pr),
+            referenceChosen: Float64Array.from(qc),
+            referenceRejected: Float64Array.from(qr),
+            chosenTokens: Int32Array.from(n),
+            rejectedTokens: Int32Array.from(n),
+          },
+          { beta: s.beta, lossType: [s.lossType], fDivergence: s.fDivergence as 'reverse_kl' },
+        );
+        const ref = dpoLossReference(refIn, {
+          beta: s.beta,
+          lossTypes: [s.lossType as RefLossType],
+          fDivergence: s.fDivergence as 'reverse_kl',
+        });
+        // discopop: TRL's literal form is NaN where the kernel's capped one stays finite (dpo.h)
+        const ok = (got: number, want: number) =>
+          s.lossType === 'discopop' && Number.isNaN(want) ? Number.isFinite(got) : close(got, want, 1e-9, 1e-9);
+        expect(ok(r.loss, ref.loss), `loss ${r.loss} vs ${ref.loss}`).toBe(true);
+        r.losses.forEach((x, i) => expect(ok(x, ref.losses[i]), `losses[${i}] ${x} vs ${ref.losses[i]}`).toBe(true));
+        allClose('chosenRewards', r.chosenRewards, ref.chosenRewards, 1e-12, 1e-9);
+        allClose('margins', r.margins, ref.margins, 1e-12, 1e-9);
+        expect(r.gradChosen.every(Number.isFinite) && r.gradRejected.every(Number.isFinite)).toBe(true);
       }),
       params,
     );
