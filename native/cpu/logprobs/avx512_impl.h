@@ -493,12 +493,6 @@ __attribute__((noinline)) void merge_lanes(__m512 zm, __m512 ls, __m512 lt, floa
   *t_out = T;
 }
 
-// Pass 2 of one full block (`cur`, B elements) interleaved with pass 1 of the next full block (`next`)
-// for the plain forward (no entropy, argmax or logit sum), software-pipelined in four stages over
-// groups of two vectors: in one iteration, the loads (and d) of group g, Exp2Sum::st1 of g - 1, st2 of
-// g - 2 and st3 of g - 3, so the ops the core receives mostly have their inputs already.
-// Out of line, so that its register allocation sees only this loop: two vectors per group, two
-// partial sums and the constants fit the 32 registers, where the whole sweep spilled.
 // Whether sweep_block's raw-word clamp of bf16 is exact for these per-lane maxima (see there): every
 // lane has -2^22 <= msafe mult < 2^16 (false for a NaN lane; the generic loop then runs, which clamps
 // d = z - msafe in f32 and is exact for any msafe). Far from zero or at low temperature, e.g. logits
@@ -510,6 +504,12 @@ inline bool bf16_raw_clamp_ok(__m512 msafe, float mult) {
           _mm512_cmp_ps_mask(x, _mm512_set1_ps(65536.0f), _CMP_LT_OQ)) == 0xffff;
 }
 
+// Pass 2 of one full block (`cur`, B elements) interleaved with pass 1 of the next full block (`next`)
+// for the plain forward (no entropy, argmax or logit sum), software-pipelined in four stages over
+// groups of two vectors: in one iteration, the loads (and d) of group g, Exp2Sum::st1 of g - 1, st2 of
+// g - 2 and st3 of g - 3, so the ops the core receives mostly have their inputs already.
+// Out of line, so that its register allocation sees only this loop: two vectors per group, two
+// partial sums and the constants fit the 32 registers, where the whole sweep spilled.
 // FULL: both blocks hold kSweepBlock elements (the common case, counts known at compile time).
 // Otherwise `cur` holds ng >= 3 groups and `next` nng <= ng (the last two blocks of a row: a full
 // block before the partial last one, then the last one with nng = 0); the caller sweeps the elements
