@@ -13,6 +13,9 @@
 #        bash bench/ab/header-ab.sh 31 2 0 0 -- 4K:4096:8192:_MM_HINT_T0 6K:6144:8192:_MM_HINT_T0
 # DTYPE 0 = f32, 1 = bf16; FUSED 1 also runs the row gradient after the statistics. The first
 # variant is the reference of the paired ratios. Each header is called with flags 0 (its defaults).
+# AB_V=n sets the row length (default 32000); AB_L2ROWS=k makes each thread cycle over k rows of its
+# own (rows that fit L2: the kernels' compute alone), e.g.
+#   AB_L2ROWS=8 bash bench/ab/header-ab.sh 61 1 1 0 -- old:/tmp/old.h new:native/cpu/logprobs/avx512_impl.h
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
