@@ -41,7 +41,8 @@ struct Options {
   float ignore_frac = 0.f;
   bool mask = false;
   bool empty_seq = false;
-  float scale = 3.f;  // logits ~ N(0, scale)
+  float scale = 3.f;   // logits ~ N(offset, scale)
+  float offset = 0.f;
 };
 
 struct Problem {
@@ -49,7 +50,7 @@ struct Problem {
   int64_t N = 0, V = 1, n_seq = 1;
   int shift = 0;
   float temperature = 1.f;
-  float scale = 3.f;
+  float scale = 3.f, offset = 0.f;
   int32_t ignore_index = -100;
   std::vector<uint8_t> logits;  // raw bytes of dtype
   std::vector<int32_t> labels;

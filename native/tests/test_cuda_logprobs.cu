@@ -97,11 +97,12 @@ Problem make_problem(unigap_dtype dt, int64_t n_seq_hint, int64_t N, int64_t V, 
   p.shift = o.shift;
   p.temperature = o.temperature;
   p.scale = o.scale;
+  p.offset = o.offset;
   p.ignore_index = -100;
   const size_t es = dtype_size(dt);
   p.logits.resize((size_t)(N * V) * es);
   for (int64_t i = 0; i < N * V; i++) {
-    float z = harness::normal(0.f, o.scale);
+    float z = o.offset + harness::normal(0.f, o.scale);
     if (dt == UNIGAP_DTYPE_F32)
       reinterpret_cast<float *>(p.logits.data())[i] = z;
     else if (dt == UNIGAP_DTYPE_BF16)
@@ -273,7 +274,7 @@ void compare_outputs(const Problem &p, const Outputs &got, const Outputs &cpu, c
   // partials widened to double: allow fp32 accumulation error of the |z| mass, far below what a
   // missing or extra row would change (~ sqrt(V) * scale).
   compare((t + " seq_logit_sum").c_str(), got.seq_logit_sum.data(), cpu.seq_logit_sum.data(), p.n_seq, 1e-5,
-          4e-6 * (double)p.V * (double)std::max<int64_t>(p.N, 1) * p.scale, __FILE__, __LINE__);
+          4e-6 * (double)p.V * (double)std::max<int64_t>(p.N, 1) * (p.scale + std::fabs(p.offset)), __FILE__, __LINE__);
 }
 
 template <class T>
@@ -422,6 +423,13 @@ std::vector<Shape> shapes() {
   v.push_back({4, 61, 1031, masked});    // odd V, mask, temperature, empty sequence
   v.push_back({2, 45, 4099, hot});       // block per row with misaligned rows
   v.push_back({3, 600, 32000, shift});   // a real [3, 200, 32000] batch
+  Options far;  // far from zero, and cold: where the CPU's AVX-512 bf16 plain forward once went wrong
+  far.offset = 150.f;
+  Options cold;
+  cold.offset = 12.f;
+  cold.temperature = 0.1f;
+  v.push_back({2, 9, 4099, far});
+  v.push_back({2, 9, 4099, cold});
   return v;
 }
 
