@@ -504,28 +504,25 @@ inline bool bf16_raw_clamp_ok(__m512 msafe, float mult) {
           _mm512_cmp_ps_mask(x, _mm512_set1_ps(65536.0f), _CMP_LT_OQ)) == 0xffff;
 }
 
-// Pass 2 of one full block (`cur`, B elements) interleaved with pass 1 of the next full block (`next`)
-// for the plain forward (no entropy, argmax or logit sum), software-pipelined in four stages over
-// groups of two vectors: in one iteration, the loads (and d) of group g, Exp2Sum::st1 of g - 1, st2 of
-// g - 2 and st3 of g - 3, so the ops the core receives mostly have their inputs already.
-// Out of line, so that its register allocation sees only this loop: two vectors per group, two
-// partial sums and the constants fit the 32 registers, where the whole sweep spilled.
-// FULL: both blocks hold kSweepBlock elements (the common case, counts known at compile time).
-// Otherwise `cur` holds ng >= 3 groups and `next` nng <= ng (the last two blocks of a row: a full
-// block before the partial last one, then the last one with nng = 0); the caller sweeps the elements
-// past the whole groups. Before, those two blocks (3328 of the 32000 elements of a row) took the
-// generic loop: bf16 0.0704 vs 0.0683 ns per element at 32768 (all whole blocks), L2-resident.
-template <class D, bool FULL = true>
+// Pass 2 of the ng whole groups of one block (`cur`) interleaved with pass 1 of the nng <= ng whole
+// groups of the next (`next`; nng = 0 for a row's last block) for the plain forward (no entropy,
+// argmax or logit sum), software-pipelined in four stages over groups of two vectors: in one
+// iteration, the loads (and d) of group g, Exp2Sum::st1 of g - 1, st2 of g - 2 and st3 of g - 3, so
+// the ops the core receives mostly have their inputs already. The caller sweeps the elements past the
+// whole groups. Out of line, so that its register allocation sees only this loop: two vectors per
+// group, two partial sums and the constants fit the 32 registers, where the whole sweep spilled.
+// (The last two blocks of a row once took the generic loop: bf16 0.0704 vs 0.0683 ns per element at
+// V = 32768, all whole blocks, L2-resident. Runtime group counts cost nothing against compile-time
+// ones for whole blocks: 1 thread, L2, paired 0.970-0.986, as noisy as the same header twice.)
+template <class D>
 __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typename D::T *next, __m512 msafe,
                                            const Exp2Sum &exr, __m512 &s0r, __m512 &s1r, typename Sweep<D>::Max &mxr,
-                                           int64_t pfd, int64_t ng = 0, int64_t nng = 0) {
+                                           int64_t pfd, int64_t ng, int64_t nng) {
   using S = Sweep<D>;
   using T = typename D::T;
   [[maybe_unused]] constexpr int64_t C = D::kChunk;  // used only in some if-constexpr branches
-  constexpr int64_t B = kSweepBlock;
   constexpr int W = D::kVec;
   constexpr int64_t GE = 32;  // elements per group (2 f32 chunks or 1 bf16 chunk)
-  const int64_t NG = FULL ? B / GE : ng;
   const Exp2Sum ex = exr;
   typename S::Max mx = mxr;
   __m512 s0 = s0r, s1 = s1r;
@@ -556,7 +553,7 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
     }
   };
   auto next1 = [&](int64_t g) UNIGAP_AI_LAMBDA {  // pass 1 of group g of the next block
-    if (!FULL && g >= nng) return;
+    if (g >= nng) return;
     const T *p = next + g * GE;
     if constexpr (W == 1) mx.add(S::raw(p), S::raw(p + C));
     else mx.add(S::raw(p));
@@ -572,7 +569,7 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
   j0 = ex.st1(d0), j1 = ex.st1(d1);
   next1(1);
   load2(cur + 2 * GE, e0, e1);
-  for (int64_t g = 3; g < NG; g++) {
+  for (int64_t g = 3; g < ng; g++) {
     __m512 z0, z1;
     load2(cur + g * GE, z0, z1);
     ex.st3(a0, r0, s0), ex.st2(d0, j0, a0, r0), d0 = e0, j0 = ex.st1(e0), e0 = z0;
@@ -581,7 +578,7 @@ __attribute__((noinline)) void sweep_block(const typename D::T *cur, const typen
   }
   ex.st3(a0, r0, s0), ex.st2(d0, j0, a0, r0), d0 = e0, j0 = ex.st1(e0);
   ex.st3(a1, r1, s1), ex.st2(d1, j1, a1, r1), d1 = e1, j1 = ex.st1(e1);
-  next1(NG - 1);
+  next1(ng - 1);
   ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
   ex.st2(d0, j0, a0, r0), ex.st2(d1, j1, a1, r1);
   ex.st3(a0, r0, s0), ex.st3(a1, r1, s1);
@@ -711,20 +708,20 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out, int64
     s1 = s2 = s3 = _mm512_setzero_ps();
     zm = mn;
     typename S::Max mx2;
+    if (n >= 2 * B && ne == e) {
+      // the last block: start the stream of the row after this one (mostly the caller's next row;
+      // a prefetch past the buffer's end never faults)
+      const char *pf = reinterpret_cast<const char *>(row + n);
+      for (int64_t o = 0; o < pfd; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+    }
     constexpr int64_t GE = 32;  // sweep_block's group
     const bool plain = !ENT && !kWide1 && (W == 1 || bf16_raw_clamp_ok(msafe, mult));
-    if (plain && e - b == B && ne - e == B) {
-      sweep_block<D>(row + b, row + e, msafe, ex, s0, s1, mx2, pfd);
-    } else if (plain && e - b >= 32 * GE) {
-      // the block before a partial last one, or the last one: whole groups in sweep_block, the rest
-      // here. Not below 1024 elements, where its prologue costs more than it gains (1 thread, L2,
-      // bf16, paired vs the generic loop: V 600 1.06-1.07, 1000 1.01, 2100 0.96-0.97)
+    if (plain && e - b >= 32 * GE) {
+      // whole groups in sweep_block, the rest here. Not below 1024 elements, where its prologue costs
+      // more than it gains (1 thread, L2, bf16, paired vs the generic loop: V 600 1.06-1.07, 1000
+      // 1.01, 2100 0.96-0.97)
       const int64_t ng = (e - b) / GE, nng = (ne - e) / GE;
-      if (n >= 2 * B && ne == e) {  // the row-end prefetch, as below
-        const char *pf = reinterpret_cast<const char *>(row + n);
-        for (int64_t o = 0; o < pfd; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-      }
-      sweep_block<D, false>(row + b, row + e, msafe, ex, s0, s1, mx2, pfd, ng, nng);
+      sweep_block<D>(row + b, row + e, msafe, ex, s0, s1, mx2, pfd, ng, nng);
       if (b + ng * GE < e) p2_range(b + ng * GE, e, msafe);
       if (e + nng * GE < ne) p1_range(e + nng * GE, ne, mx2);
     } else if (e - b == B && ne - e == B) {
@@ -753,12 +750,6 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out, int64
         }
       }
     } else {
-      if (n >= 2 * B && ne == e) {
-        // the last block: start the stream of the row after this one (mostly the caller's next row;
-        // a prefetch past the buffer's end never faults)
-        const char *pf = reinterpret_cast<const char *>(row + n);
-        for (int64_t o = 0; o < pfd; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-      }
       p2_range(b, e, msafe);
       if (e < ne) p1_range(e, ne, mx2);
     }
