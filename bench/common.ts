@@ -95,8 +95,14 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
-/** Run each case with tinybench (sequentially, one at a time) and return rows. */
-export async function runCases(cases: BenchCase[], defaults: { time?: number; iterations?: number } = {}) {
+/**
+ * Run each case with tinybench (sequentially, one at a time) and return rows. `readGBs`: the read
+ * bandwidth the rows' shares refer to (default: the machine's, measured once per process).
+ */
+export async function runCases(
+  cases: BenchCase[],
+  defaults: { time?: number; iterations?: number; readGBs?: number } = {},
+) {
   const limits = machineLimits();
   const rows: BenchRow[] = [];
   for (const c of cases) {
@@ -126,7 +132,7 @@ export async function runCases(cases: BenchCase[], defaults: { time?: number; it
     };
     if (c.bytes) {
       row.gbs = c.bytes / (p50 / 1e3) / 1e9;
-      row.shareOfBandwidth = row.gbs / limits.readGBs;
+      row.shareOfBandwidth = row.gbs / (defaults.readGBs ?? limits.readGBs);
     }
     if (c.flops) {
       row.gflops = c.flops / (p50 / 1e3) / 1e9;

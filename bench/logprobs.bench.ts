@@ -163,7 +163,7 @@ const roundProbe: number[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   roundProbe.push(probeReadGBs(5));
   console.log(`-- round ${r + 1}/${ROUNDS} (read probe ${roundProbe[r].toFixed(1)} GB/s)`);
-  perRound.push(await runCases(cases, { time: 700, iterations: 5 }));
+  perRound.push(await runCases(cases, { time: 700, iterations: 5, readGBs: roundProbe[r] }));
 }
 await ort.release();
 const median = (xs: number[]) => {
