@@ -244,14 +244,15 @@ void stats_t(const void *rowp, int64_t n, float mult, RowStats *out) {
 // FADD pipes of a 512-bit core (Zen 5 measured: vscalefps takes both FADD pipes for a cycle, as does
 // vreduceps; integer max/min and in-lane shuffles run elsewhere):
 //   pass 1 (the block max) by integer max/min on the float bits: no FP pipe at all;
-//   pass 2 (Exp2Sum): d = z - zmax, 2^(d c) by a 32-entry table and a degree-2 polynomial, scaled by
-//   vscalefps and summed by the FMA that multiplies the polynomial in: 5 FMA-pipe ops, 2 adds, 1
+//   pass 2 (Exp2Sum): d = z - zmax, 2^(d c) by a 32-entry table and a quadratic, scaled by
+//   vscalefps and summed by the FMA that multiplies the quadratic in: 4 FMA-pipe ops, 2 adds, 1
 //   scalef, 1 permute per 16 elements.
 // Pass 1 of block k+1 runs in the same loop as pass 2 of block k, so the block max is ready when its
 // exponentials start and the max never sits on the critical path. The chain from a load to its sum
 // (~27 cycles) is longer than the scheduler covers at full rate, hence the software pipelining of
 // sweep_block. Measured (Zen 5, one core, L2-resident 32000-wide rows, TSC cycles per 16 elements;
-// the block-wise kernel stats_t on the same rows): f32 2.96 (4.4), bf16 2.73 (4.6).
+// the block-wise kernel stats_t on the same rows): f32 2.96 (4.4), bf16 2.73 (4.6), both with the
+// former three-FMA polynomial.
 
 // The float max of what was added, per 32-bit lane, by integer ops: signed max of the bits is the
 // float max when any lane value is >= +0; otherwise (all negative) the signed min of the bits is.
@@ -374,27 +375,31 @@ struct Sweep<BF16> {
 };
 
 // 2^(d c) for raw differences d = z - zmax <= 0 (d clamped first so that d c >= -160): k =
-// round(32 d c) by adding 1.5 * 2^18 (unit 1/32), 2^((k mod 32) / 32) from a 32-entry register table
-// (vpermi2ps), 2^floor(k / 32) by vscalefps, and 2^r for r = d c - k / 32 in [-1/64, 1/64] by
-// 1 + r (C1 + r C2). r is formed by one FMA from d, so the max element (d = 0) gives exactly 1.
-// Max relative error 2.2e-7 as a value (operator(): fp32 table rounding 5.6e-8, polynomial 5.4e-8,
-// the rounding of v and of the product), 1.7e-7 per term in acc(), which never rounds the product.
-// Below 2^-150 the result is 0 (vscalefps), so -inf logits weigh exactly 0.
+// round(32 d c) by adding 1.5 * 2^18 (unit 1/32), 2^r for r = d c - k / 32 in [-1/64, 1/64], and
+// 2^(k / 32) from a 32-entry register table (vpermi2ps on k mod 32) scaled by vscalefps. 2^r is the
+// quadratic A ((r + a)^2 + g) with a = 46/32, whose square needs no linear term: with A folded into
+// the table, the polynomial and the sum take two FMAs (s += tq (r'^2 + g)) where 1 + r (C1 + r C2)
+// took three. r' = r + a comes from the same FMA that formed r, against q' = k / 32 - a (j minus
+// 1.5 * 2^18 + a, exact on the 1/32 grid); vscalefps scales by 2^floor(q'), which is 2^floor(k / 32)
+// times 2^-2 for k mod 32 < 14 and 2^-1 otherwise, so entry i of the table holds A 2^(i / 32) times
+// 4 or 2 (kExp2Tab). A, g: a relative minimax fit on [-1/64, 1/64] (1.26e-7 in exact arithmetic),
+// rounded to fp32 and searched among the nearby fp32 pairs for the smallest measured error such that
+// d = 0 (the max element; r' = a exactly) gives exactly 1 (scripts/fit-exp2-sweep.py). Max relative
+// error 2.7e-7 per term in acc(), which never rounds the product (the former three-FMA form: 1.67e-7;
+// 3 x 2^20 random d c in [-150, 0], [-30, 0] and [-0.1, 0] at three multipliers, the kernel's fp32
+// operations simulated against double exp2); one more rounding as a value (operator()). Below
+// 2^-150 the result is 0 (vscalefps), so -inf logits weigh exactly 0. (One FMA less per 16
+// elements: the bf16 plain forward, L2-resident rows, 1 thread, paired median 0.91-0.94.)
 struct Exp2Sum {
-  __m512 c, t0, t1, magic, c1, c2, one;
+  __m512 c, t0, t1, magic, magic_a, g;
   __m512i lo;  // bits of the raw clamp -160 / c: vpminud keeps any d above it (and positive values)
   explicit Exp2Sum(float mult, float a = 1.0f)
       : c(_mm512_set1_ps(mult)),
-        t0(_mm512_setr_ps(1.0f, 1.0218972f, 1.04427373f, 1.06714046f, 1.09050775f, 1.1143868f, 1.13878858f,
-                          1.1637249f, 1.18920708f, 1.21524739f, 1.24185777f, 1.26905096f, 1.29683959f,
-                          1.32523668f, 1.35425556f, 1.38390994f)),
-        t1(_mm512_setr_ps(1.41421354f, 1.44518077f, 1.47682619f, 1.50916445f, 1.54221082f, 1.5759809f,
-                          1.61049032f, 1.64575553f, 1.68179286f, 1.71861935f, 1.75625217f, 1.79470909f,
-                          1.8340081f, 1.87416768f, 1.91520655f, 1.95714414f)),
+        t0(_mm512_loadu_ps(kExp2Tab)),
+        t1(_mm512_loadu_ps(kExp2Tab + 16)),
         magic(_mm512_set1_ps(393216.0f)),
-        c1(_mm512_set1_ps(kExp2S1)),
-        c2(_mm512_set1_ps(kExp2S2)),
-        one(_mm512_set1_ps(1.0f)) {
+        magic_a(_mm512_set1_ps(393216.0f + kExp2Shift)),
+        g(_mm512_set1_ps(kExp2G)) {
     float l = -160.0f / mult;
     uint32_t b;
     std::memcpy(&b, &l, 4);
@@ -407,26 +412,24 @@ struct Exp2Sum {
   UNIGAP_AI __m512 clamp(__m512 d) const { return _mm512_castsi512_ps(_mm512_min_epu32(_mm512_castps_si512(d), lo)); }
   // 2^floor(k/32) * table, and the polynomial; the product is the result
   UNIGAP_AI void parts(__m512 d, __m512 &tq, __m512 &v) const {
-    const __m512 j = _mm512_fmadd_ps(d, c, magic);
-    const __m512 q = _mm512_sub_ps(j, magic);
-    const __m512 r = _mm512_fmsub_ps(d, c, q);
-    tq = _mm512_scalef_ps(_mm512_permutex2var_ps(t0, _mm512_castps_si512(j), t1), q);
-    v = _mm512_fmadd_ps(_mm512_fmadd_ps(c2, r, c1), r, one);
+    __m512 r;
+    st2(d, st1(d), tq, r);
+    v = _mm512_fmadd_ps(r, r, g);
   }
   // The same split in three stages for software pipelining (stats_sweep_t): the chain from a load
   // to its sum is ~27 cycles, longer than the scheduler can cover at full rate unless the ops it
   // receives already have their inputs.
   UNIGAP_AI __m512 st1(__m512 d) const { return _mm512_fmadd_ps(d, c, magic); }
-  UNIGAP_AI void st2(__m512 d, __m512 j, __m512 &tq, __m512 &r) const {
-    const __m512 q = _mm512_sub_ps(j, magic);
+  UNIGAP_AI void st2(__m512 d, __m512 j, __m512 &tq, __m512 &r) const {  // r is r' = r + a
+    const __m512 q = _mm512_sub_ps(j, magic_a);
     r = _mm512_fmsub_ps(d, c, q);
     tq = _mm512_scalef_ps(_mm512_permutex2var_ps(t0, _mm512_castps_si512(j), t1), q);
   }
   UNIGAP_AI __m512 fin(__m512 tq, __m512 r) const {
-    return _mm512_mul_ps(tq, _mm512_fmadd_ps(_mm512_fmadd_ps(c2, r, c1), r, one));
+    return _mm512_mul_ps(tq, _mm512_fmadd_ps(r, r, g));
   }
   UNIGAP_AI void st3(__m512 tq, __m512 r, __m512 &s) const {
-    s = _mm512_fmadd_ps(tq, _mm512_fmadd_ps(_mm512_fmadd_ps(c2, r, c1), r, one), s);
+    s = _mm512_fmadd_ps(tq, _mm512_fmadd_ps(r, r, g), s);
   }
   UNIGAP_AI void acc(__m512 d, __m512 &s) const {
     __m512 tq, v;

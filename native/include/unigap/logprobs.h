@@ -38,9 +38,10 @@
  * AVX-512 tiers work in base 2 (exp(u) = 2^(u log2(e))): AVX2 with x = fl(z * log2(e) / tau) and a
  * degree-5 polynomial for 2^f (max relative error 1.9e-7); AVX-512 forms the row statistics from
  * d = z - max z (raw units, exact 0 at the max) with 2^(d log2(e) / tau) by a 32-entry table of
- * 2^(j/32), a degree-2 polynomial and vscalefps (max relative error 2.2e-7), and the gradient from
- * x = fl(z * log2(e) / tau) with a 16-entry table and a degree-3 polynomial (1.1e-7); at extreme
- * temperatures (|log2 tau| > ~60) the statistics take the gradient's formulation. So their lse / logp
+ * 2^(j/32), a quadratic and vscalefps (max relative error 2.7e-7 per summed term), and the gradient
+ * with the same exp2 from z - lse tau / log2(e) (raw units); at extreme temperatures (|log2 tau| >
+ * ~60) both take x = fl(z * log2(e) / tau) with a 16-entry table and a degree-3 polynomial (1.1e-7)
+ * instead. So their lse / logp
  * differ from the scalar tier by a few fp32 ulps of |lse|. logp is formed as (x_y - m) - log(s) with
  * m = fl(max z * log2(e) / tau), so a row whose label is its unique maximum with the rest at -inf
  * (e.g. V = 1) gives logp = 0 exactly. The label column of the gradient
