@@ -691,17 +691,26 @@ UNIGAP_TEST("logprobs/far_and_cold_rows_match_scalar") {
   const unigap_isa best = unigap_isa_best();
   struct Case {
     float mean, spread, tau;
-    bool f16;  // representable in f16
-  } cases[] = {{150.f, 3.f, 1.f, true},       {12.f, 3.f, 0.1f, true},      {0.f, 3.f, 0.01f, true},
-               {3.f, 1.f, 0.005f, true},      {-30000.f, 500.f, 1.f, true}, {40000.f, 500.f, 1.f, true},
-               {-3e6f, 3e4f, 1.f, false},     {1e5f, 1e3f, 1.f, false},     {-1e30f, 1e28f, 0.001f, false},
-               {-200.f, 3.f, 1e-4f, true},    {0.f, 3.f, 1.f, true}};
+    bool f16;    // representable in f16
+    int holes;   // every holes-th logit of the first half of each row is -inf (0: none)
+  } cases[] = {{150.f, 3.f, 1.f, true, 0},    {12.f, 3.f, 0.1f, true, 0},      {0.f, 3.f, 0.01f, true, 0},
+               {3.f, 1.f, 0.005f, true, 0},   {-30000.f, 500.f, 1.f, true, 0}, {40000.f, 500.f, 1.f, true, 0},
+               {-3e6f, 3e4f, 1.f, false, 0},  {1e5f, 1e3f, 1.f, false, 0},     {-1e30f, 1e28f, 0.001f, false, 0},
+               {-200.f, 3.f, 1e-4f, true, 0}, {0.f, 3.f, 1.f, true, 0},
+               // blocks whose spread passes 150 / mult but stays within (or, some blocks, beyond) the
+               // 2^16 / mult that the unclamped sweep takes; -inf in some blocks only
+               {0.f, 3000.f, 1.f, true, 0},   {0.f, 9000.f, 1.f, true, 0},     {0.f, 3.f, 1.f, true, 997},
+               {0.f, 300.f, 0.05f, true, 0}};
   for (unigap_dtype dt : kDtypes)
     for (int64_t v : {int64_t{8229}, int64_t{32000}})
       for (const Case &cs : cases) {
         if (dt == UNIGAP_DTYPE_F16 && !cs.f16) continue;
         Problem p = make(6, v, dt, 0, cs.tau, 2);
         for (size_t i = 0; i < p.f.size(); i++) set_value(p, i, cs.mean + cs.spread * harness::normal());
+        if (cs.holes)
+          for (int64_t r = 0; r < p.n; r++)
+            for (int64_t k = 0; k < v / 2; k += cs.holes)
+              if (k != p.labels[r]) set_value(p, static_cast<size_t>(r * v + k), -INFINITY);
         unigap_isa_set(UNIGAP_ISA_SCALAR);
         const Out f0 = run(p, 0), fb0 = run(p, 3);
         for (int t = UNIGAP_ISA_AVX2; t <= best; t++) {
