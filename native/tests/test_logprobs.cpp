@@ -1,6 +1,7 @@
 // logprobs: every ISA tier vs the scalar tier (forward, backward with and without lse, fused) on odd
 // and real shapes for f32 / bf16 / f16; the statuses of bad arguments; --perf timings per tier.
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -687,6 +688,56 @@ UNIGAP_TEST("logprobs/offsets_beyond_2pow31") {
 // statistic, and the fused gradient. Before the raw clamp was bounded (bf16_raw_clamp_ok), a bf16
 // row whose block max exceeded 111 tau (logits around 150 at tau = 1, around 12 at tau = 0.1, any
 // positive ones at tau = 0.01) had its logp off by up to 2.3 in the plain forward.
+// Rows that start anywhere within a 64-byte line (typed arrays from V8 start 16 bytes past one): the
+// sweep takes a row's head, up to the first line boundary, as a block of its own. Every start offset,
+// rows of one offset (V a multiple of 64 bytes) and of all offsets (V odd), the maximum or -inf in
+// the head; the plain forward and the one with entropy against scalar on the same bytes.
+UNIGAP_TEST("logprobs/row_alignment_matches_scalar") {
+  const unigap_isa best = unigap_isa_best();
+  for (unigap_dtype dt : kDtypes)
+    for (int64_t v : {int64_t{8192}, int64_t{8229}}) {
+      Problem p = make(5, v, dt, 0, 0.8f, 2);
+      for (int64_t k = 0; k < 7; k++) set_value(p, static_cast<size_t>(1 * v + k), -INFINITY);
+      set_value(p, static_cast<size_t>(2 * v + 3), 40.f);
+      set_value(p, static_cast<size_t>(3 * v + 20), 25.f);
+      p.labels[1] = 100, p.labels[2] = 3;
+      const size_t es = p.esize(), bytes = static_cast<size_t>(p.n * p.v) * es;
+      char *buf = static_cast<char *>(std::aligned_alloc(64, bytes + 128));
+      for (size_t off = 0; off < 64; off += es) {
+        std::memcpy(buf + off, p.logits(), bytes);
+        for (int ent = 0; ent < 2; ent++) {
+          Out want, got;
+          unigap_isa_set(UNIGAP_ISA_SCALAR);
+          unigap_logprobs_args a = args_for(p, want);
+          a.logits = buf + off;
+          a.token_correct = nullptr, a.seq_logit_sum = nullptr;
+          if (!ent) a.token_entropy = nullptr;
+          CHECK(unigap_logprobs_forward(&a) == UNIGAP_STATUS_OK);
+          for (int t = UNIGAP_ISA_AVX2; t <= best; t++) {
+            unigap_isa_set(static_cast<unigap_isa>(t));
+            unigap_logprobs_args b = args_for(p, got);
+            b.logits = buf + off;
+            b.token_correct = nullptr, b.seq_logit_sum = nullptr;
+            if (!ent) b.token_entropy = nullptr;
+            CHECK(unigap_logprobs_forward(&b) == UNIGAP_STATUS_OK);
+            int bad = 0;
+            for (int64_t i = 0; i < p.n; i++) {
+              const double tol = 2e-5 * (1 + std::fabs(want.lse[i]));
+              bad += !harness::close(got.logp[i], want.logp[i], 0, tol) || !harness::close(got.lse[i], want.lse[i], 0, tol);
+              if (ent) bad += !harness::close(got.ent[i], want.ent[i], 0, tol);
+            }
+            if (bad)
+              std::fprintf(stderr, "    alignment: tier %d dtype %d v %lld offset %zu entropy %d: %d off\n", t, dt, (long long)v, off, ent,
+                           bad);
+            CHECK(bad == 0);
+          }
+        }
+      }
+      std::free(buf);
+    }
+  unigap_isa_set(best);
+}
+
 UNIGAP_TEST("logprobs/far_and_cold_rows_match_scalar") {
   const unigap_isa best = unigap_isa_best();
   struct Case {
