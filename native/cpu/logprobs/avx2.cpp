@@ -327,7 +327,7 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
   using T = typename D::T;
   constexpr int64_t C = S::kChunk, B = kSweepBlock, L = 64 / sizeof(T);  // L: elements per line
   constexpr int W = S::kVec;
-  const auto *row = static_cast<const T *>(rowp);
+  const T *row = static_cast<const T *>(rowp);
   const __m256 ninf = _mm256_set1_ps(-INFINITY), vt = _mm256_set1_ps(mult);
   const __m256 lo2 = _mm256_set1_ps(kExp2Lo), lo_raw = _mm256_set1_ps(-160.0f / mult);
   const Exp2Sum8 ex(mult);
@@ -395,6 +395,22 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     }
   };
 
+  // A row that does not start on a 64-byte line (typed arrays from V8 start 16 bytes past one): its
+  // head, up to the first line boundary, is swept as a block of its own, so that the blocks after it
+  // load whole lines (as in the AVX-512 tier; not for argmax or logit sums, whose lane positions count
+  // whole chunks from the row's start).
+  if constexpr (!AM && !ZS) {
+    const auto at = reinterpret_cast<uintptr_t>(row);
+    const int64_t head = at % sizeof(T) ? 0 : static_cast<int64_t>((64 - at % 64) % 64 / sizeof(T));
+    if (head > 0 && n >= 2 * B + head) {
+      __m256 h0 = ninf, h1 = ninf;
+      p1_range(0, head, h0, h1);
+      zm = _mm256_max_ps(h0, h1);
+      p2_range(0, head, _mm256_andnot_ps(_mm256_cmp_ps(zm, ninf, _CMP_EQ_OQ), zm));
+      row += head;
+      n -= head;
+    }
+  }
   __m256 bm0 = ninf, bm1 = ninf;
   if (n >= 2 * B) {
     // the first block: its pass 1 prefetches ahead as the interleaved loop does, so that the next
