@@ -702,7 +702,7 @@ UNIGAP_TEST("logprobs/row_alignment_matches_scalar") {
       set_value(p, static_cast<size_t>(3 * v + 20), 25.f);
       p.labels[1] = 100, p.labels[2] = 3;
       const size_t es = p.esize(), bytes = static_cast<size_t>(p.n * p.v) * es;
-      char *buf = static_cast<char *>(std::aligned_alloc(64, bytes + 128));
+      char *buf = static_cast<char *>(std::aligned_alloc(64, (bytes + 128 + 63) / 64 * 64));  // a multiple of 64
       for (size_t off = 0; off < 64; off += es) {
         std::memcpy(buf + off, p.logits(), bytes);
         for (int ent = 0; ent < 2; ent++) {
