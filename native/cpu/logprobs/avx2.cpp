@@ -8,7 +8,7 @@
 // outside, and for the gradient, the block-wise kernels (stats_t, grad) with the degree-5 Exp2x8.
 // Exp2Sum8's max relative error against double exp2, d c in [-126, 0], 2^25 evenly spaced points for
 // c = 1 and for one random c, then 4 x 2^25 random points for other c (down to 1e-10): 1.61e-7 as a
-// value and as a summed term (the AVX-512 sweep's: 2.2e-7).
+// value and as a summed term (the AVX-512 sweep's: 2.7e-7 per summed term).
 // Measured 2026-11-26 on the dev VM (AMD EPYC, Zen 4/5 class, 2 cores shared with other work),
 // nice -n 5: the previous stats_t and this sweep compiled side by side into one standalone driver
 // (/tmp, not in the repo), 21 repetitions interleaved, medians old -> new and the paired median
