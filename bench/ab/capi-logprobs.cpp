@@ -10,18 +10,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <vector>
+
+#include "ab_data.h"
 int main(int argc, char **argv) {
   const int64_t N = 4096, V = 32000;
   const int reps = argc > 1 ? atoi(argv[1]) : 15, dtype = argc > 2 ? atoi(argv[2]) : 1;
   const size_t es = dtype ? 2 : 4;
   char *x = static_cast<char *>(aligned_alloc(64, N * V * es));
-  uint32_t s = 12345;
-  for (int64_t i = 0; i < N * V; i++) {
-    s = s * 1664525u + 1013904223u;
-    const float f = static_cast<int>(s >> 9) * (12.0f / (1 << 23)) - 6.0f;
-    if (dtype) { uint32_t b; memcpy(&b, &f, 4); reinterpret_cast<uint16_t *>(x)[i] = static_cast<uint16_t>(b >> 16); }
-    else reinterpret_cast<float *>(x)[i] = f;
-  }
+  ab_fill_logits(x, N * V, dtype);
   std::vector<int32_t> lab(N);
   for (int64_t i = 0; i < N; i++) lab[i] = static_cast<int32_t>((i * 7919 + 13) % V);
   std::vector<float> logp(N), lse(N), ssum(1), smean(1);

@@ -18,6 +18,8 @@ static float probe_sum(const float *x, int64_t n) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
+#include "ab_data.h"
+
 int main(int argc, char **argv) {
   const int64_t N = 4096, V = getenv("AB_V") ? atoll(getenv("AB_V")) : 32000;
   const int64_t l2rows = getenv("AB_L2ROWS") ? atoll(getenv("AB_L2ROWS")) : 0;
@@ -25,18 +27,7 @@ int main(int argc, char **argv) {
   const int dtype = argc > 3 ? atoi(argv[3]) : 0, fused = argc > 4 ? atoi(argv[4]) : 0;
   const size_t es = dtype ? 2 : 4;
   char *x = static_cast<char *>(aligned_alloc(64, N * V * es));
-  uint32_t s = 12345;
-  for (int64_t i = 0; i < N * V; i++) {
-    s = s * 1664525u + 1013904223u;
-    const float f = static_cast<int>(s >> 9) * (12.0f / (1 << 23)) - 6.0f;
-    if (dtype) {
-      uint32_t b;
-      memcpy(&b, &f, 4);
-      reinterpret_cast<uint16_t *>(x)[i] = static_cast<uint16_t>(b >> 16);
-    } else {
-      reinterpret_cast<float *>(x)[i] = f;
-    }
-  }
+  ab_fill_logits(x, N * V, dtype);
   std::vector<RowStats> out(N);
   char *gout = fused ? static_cast<char *>(aligned_alloc(64, N * V * es)) : nullptr;
   if (gout) memset(gout, 0, N * V * es);
