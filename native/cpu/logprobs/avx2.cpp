@@ -395,6 +395,8 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     }
   };
 
+  // the reference of a lane's sums: its max, or 0 for a lane of only -inf
+  auto safe = [&](__m256 m) UNIGAP_AI_LAMBDA { return _mm256_andnot_ps(_mm256_cmp_ps(m, ninf, _CMP_EQ_OQ), m); };
   // A row that does not start on a 64-byte line (typed arrays from V8 start 16 bytes past one): its
   // head, up to the first line boundary, is swept as a block of its own, so that the blocks after it
   // load whole lines (as in the AVX-512 tier; not for argmax or logit sums, whose lane positions count
@@ -406,7 +408,7 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
       __m256 h0 = ninf, h1 = ninf;
       p1_range(0, head, h0, h1);
       zm = _mm256_max_ps(h0, h1);
-      p2_range(0, head, _mm256_andnot_ps(_mm256_cmp_ps(zm, ninf, _CMP_EQ_OQ), zm));
+      p2_range(0, head, safe(zm));
       row += head;
       n -= head;
     }
@@ -428,7 +430,7 @@ void stats_sweep_t(const void *rowp, int64_t n, float mult, RowStats *out) {
     // rescale the running statistics to the new per-lane max (once per block); the sums are NaN
     // already wherever a NaN was met, and stay NaN
     const __m256 mn = _mm256_max_ps(zm, bm);
-    const __m256 msafe = _mm256_andnot_ps(_mm256_cmp_ps(mn, ninf, _CMP_EQ_OQ), mn);
+    const __m256 msafe = safe(mn);
     const __m256 dl = _mm256_sub_ps(zm, msafe);
     const __m256 f = ex1(_mm256_max_ps(lo2, _mm256_mul_ps(dl, vt)));
     const __m256 s = _mm256_add_ps(s0, s1);
